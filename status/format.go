@@ -1,0 +1,112 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+// FormatStatus writes st as a table for people: profile, state, dirty
+// folders, queued bytes, last pass ("3m ago, 1.2s") and last error, followed
+// by a note for each offline target and each profile whose folders are
+// polled because the inotify watch limit was reached. now is the reference
+// for "ago".
+func FormatStatus(w io.Writer, st []ProfileStatus, now time.Time) error {
+	if len(st) == 0 {
+		_, err := io.WriteString(w, "no profiles configured\n")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tSTATE\tDIRTY\tQUEUED\tLAST PASS\tLAST ERROR")
+	for _, p := range st {
+		lastErr := oneLine(p.LastError)
+		if lastErr == "" {
+			lastErr = "-" // a cell, not trailing padding
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n",
+			oneLine(p.Name), oneLine(p.State), p.DirtyFolders, humanBytes(p.QueuedBytes), lastPass(p, now), lastErr)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write status table: %w", err)
+	}
+	var notes strings.Builder
+	for _, p := range st {
+		if p.Offline != "" {
+			fmt.Fprintf(&notes, "%s: target %s is offline: %s\n", oneLine(p.Name), oneLine(p.Target), oneLine(p.Offline))
+		}
+		if p.Polled > 0 {
+			fmt.Fprintf(&notes, "%s: %d folders are polled, not watched (inotify watch limit reached: raise fs.inotify.max_user_watches)\n", oneLine(p.Name), p.Polled)
+		}
+	}
+	if notes.Len() == 0 {
+		return nil
+	}
+	if _, err := io.WriteString(w, "\n"+notes.String()); err != nil {
+		return fmt.Errorf("write status notes: %w", err)
+	}
+	return nil
+}
+
+// humanBytes formats n in binary units: "512 B", "1.5 KiB", "4.0 GiB".
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	const units = "KMGTPE"
+	i := -1
+	// 1023.95 rounds up to "1024.0" with one decimal: move to the next unit.
+	for i < len(units)-1 && v >= 1023.95 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, units[i])
+}
+
+func lastPass(p ProfileStatus, now time.Time) string {
+	if p.LastPass.IsZero() {
+		return "never"
+	}
+	return ago(now.Sub(p.LastPass)) + ", " + shortDuration(p.LastPassDuration)
+}
+
+// ago formats how long ago something happened, in its largest whole unit.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+	}
+}
+
+// shortDuration formats a pass duration: "350ms", "1.2s", "2m3s".
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// oneLine keeps a table cell on one line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,109 @@
+package status
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestFormatStatusGolden(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		st   []ProfileStatus
+	}{
+		{"empty", nil},
+		{"profiles", []ProfileStatus{{
+			Name: "gba", State: StateInSync, Target: "/media/sd", DirtyFolders: 0,
+			LastPass: now.Add(-3 * time.Minute), LastPassDuration: 1234 * time.Millisecond, Watches: 40,
+		}, {
+			Name: "ps2", State: StateSyncing, Target: "/media/usb", DirtyFolders: 12, QueuedBytes: 17_500_000_000,
+			LastPass: now.Add(-26 * time.Hour), LastPassDuration: 754 * time.Second, Watches: 8000, Polled: 1200,
+		}, {
+			Name: "snes", State: StatePausedOffline, Target: "/media/card2",
+			LastError: "copy Chrono Trigger (USA).sfc:\ninput/output error", Offline: "no .romsyncd marker; insert the card or run `romsyncd init`",
+			LastPass: now.Add(-30 * time.Second), LastPassDuration: 80 * time.Millisecond,
+		}, {
+			Name: "new", State: StateStarting, Target: "/mnt/sd",
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := FormatStatus(&buf, tc.st, now); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "format-"+tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				t.Errorf("FormatStatus:\n%s\nwant (%s):\n%s", buf.Bytes(), golden, want)
+			}
+		})
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{1023, "1023 B"},
+		{1024, "1.0 KiB"},
+		{1536, "1.5 KiB"},
+		{1<<20 - 1, "1.0 MiB"},
+		{32 << 20, "32.0 MiB"},
+		{4<<30 - 1, "4.0 GiB"},
+		{17_500_000_000, "16.3 GiB"},
+		{8 << 40, "8.0 TiB"},
+		{1<<63 - 1, "8.0 EiB"},
+	} {
+		if got := humanBytes(tc.n); got != tc.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestAgoAndDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Minute, "just now"}, // clock moved back
+		{500 * time.Millisecond, "just now"},
+		{59 * time.Second, "59s ago"},
+		{3*time.Minute + 59*time.Second, "3m ago"},
+		{47 * time.Hour, "47h ago"},
+		{72 * time.Hour, "3d ago"},
+	} {
+		if got := ago(tc.d); got != tc.want {
+			t.Errorf("ago(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{80 * time.Millisecond, "80ms"},
+		{1234 * time.Millisecond, "1.2s"},
+		{754 * time.Second, "12m34s"},
+		{3*time.Hour + 500*time.Millisecond, "3h0m1s"},
+	} {
+		if got := shortDuration(tc.d); got != tc.want {
+			t.Errorf("shortDuration(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
