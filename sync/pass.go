@@ -1,0 +1,536 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Names maps library file and folder names to names the target accepts.
+type Names interface {
+	// Map returns the target name for a library name, or an error saying
+	// why the target cannot hold it.
+	Map(name string) (string, error)
+	// Key returns the collision key of a target name: two names with the
+	// same key are the same file on the target.
+	Key(name string) string
+}
+
+type identityNames struct{}
+
+func (identityNames) Map(name string) (string, error) { return name, nil }
+func (identityNames) Key(name string) string          { return name }
+
+// Progress receives the size of the work planned and the work done.
+type Progress interface {
+	Planned(files int, bytes int64)
+	Done(files int, bytes int64)
+}
+
+// DeleteLimit decides whether a pass may delete n of the installed files.
+type DeleteLimit interface {
+	Allows(n, installed int) bool
+	String() string
+}
+
+// Options configure a profile's passes.
+type Options struct {
+	Profile string
+	Source  string // library root (absolute)
+	Target  string // target root (absolute)
+	Delete  bool   // mirror deletions (mode: mirror)
+	Include []string
+	Exclude []string
+	Workers int
+	Verify  bool
+	// MaxDelete caps the deletions of a pass; nil means no cap.
+	MaxDelete DeleteLimit
+	// MapPlatform maps a top-level library folder to its target folder
+	// (a device layout); nil keeps names. ok=false skips the folder.
+	MapPlatform func(name string) (folder string, ok bool, reason string)
+	// Names maps names for the target; nil keeps them as they are.
+	Names Names
+	// MaxFileSize is the largest file the target holds (0: no limit).
+	MaxFileSize int64
+	// PerFileSync fsyncs each file instead of one syncfs per batch (FUSE
+	// targets, where syncfs does not reach the driver).
+	PerFileSync bool
+	// DSTTolerance accepts a target mtime shifted by exactly one hour.
+	DSTTolerance bool
+	// StateDir holds per-profile state (whether the first pass happened);
+	// empty: no state kept, the target may be created whenever it is missing.
+	StateDir string
+	// Unmounted reports a path under an fstab mount point that is not mounted.
+	Unmounted func(path string) (string, bool, error)
+	DryRun    bool
+	Progress  Progress
+	Logger    *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Session is a profile with its target opened and locked. The daemon keeps
+// one open between passes; `romsyncd sync` opens one for a single pass.
+// Passes of one Session must not overlap unless their folders are disjoint
+// (the reconciler guarantees that).
+type Session struct {
+	opts   Options
+	target *Target
+	names  Names
+	flt    filter
+	log    *slog.Logger
+}
+
+// Open checks the source and the target (marker, first-pass rule) and
+// locks the target.
+func Open(ctx context.Context, opts Options) (*Session, error) {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	s := &Session{opts: opts, names: opts.Names, flt: filter{include: opts.Include, exclude: opts.Exclude}, log: opts.logger()}
+	if s.names == nil {
+		s.names = identityNames{}
+	}
+	if err := checkSource(opts.Source); err != nil {
+		return nil, err
+	}
+	first, err := s.firstPass()
+	if err != nil {
+		return nil, err
+	}
+	t, err := OpenTarget(opts.Target, OpenOptions{Profile: opts.Profile, MayCreate: first, Unmounted: opts.Unmounted, DryRun: opts.DryRun})
+	if err != nil {
+		return nil, err
+	}
+	s.target = t
+	if t.Created && !opts.DryRun {
+		s.log.Info("created target", "profile", opts.Profile, "target", opts.Target)
+	}
+	if err := s.rememberTarget(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the target.
+func (s *Session) Close() error { return s.target.Close() }
+
+// Target returns the opened target.
+func (s *Session) Target() *Target { return s.target }
+
+func checkSource(src string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("source %s: %w: %v; is the library mounted?", src, ErrSourceOffline, errText(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("source %s: %w: not a folder", src, ErrSourceOffline)
+	}
+	d, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("source %s: %w: %v", src, ErrSourceOffline, errText(err))
+	}
+	defer d.Close()
+	if _, err := d.ReadDir(1); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("source %s: %w: %v", src, ErrSourceOffline, errText(err))
+	}
+	return nil
+}
+
+// statePath is where the profile records that it has had its first pass.
+func (s *Session) statePath() string {
+	if s.opts.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(s.opts.StateDir, s.opts.Profile+".target")
+}
+
+// firstPass reports whether the profile never had a target: only then may
+// a missing target be created.
+func (s *Session) firstPass() (bool, error) {
+	p := s.statePath()
+	if p == "" {
+		return true, nil
+	}
+	_, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("state %s: %w", p, err)
+	}
+	return false, nil
+}
+
+func (s *Session) rememberTarget() error {
+	p := s.statePath()
+	if p == "" || s.opts.DryRun {
+		return nil
+	}
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("state %s: %w", p, err)
+	}
+	data := fmt.Sprintf("%s\n%s\n", s.opts.Target, s.target.Marker.ID)
+	if err := writeFileAtomic(p, []byte(data), true); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// unit is one target folder and the library folders that feed it.
+type unit struct {
+	Dir     string   // target folder
+	SrcDirs []string // library folders feeding it
+	Sources []srcFile
+	Skipped []Item
+}
+
+// Scope says what a pass covers: everything, or some library folders.
+type Scope struct {
+	All  bool
+	Dirs []string // library folders, relative, slash-separated
+}
+
+// Pass brings the folders in scope in line with the library and reports
+// what it did. A profile-level failure (target offline or full, source
+// offline, too many deletions) is returned as the error and in the report.
+func (s *Session) Pass(ctx context.Context, scope Scope) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Profile: s.opts.Profile, Source: s.opts.Source, Target: s.opts.Target, DryRun: s.opts.DryRun, Created: s.target.Created}
+	err := s.pass(ctx, scope, rep)
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	rep.finish(start)
+	return rep, err
+}
+
+func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
+	if err := checkSource(s.opts.Source); err != nil {
+		return err
+	}
+	if !s.opts.DryRun && !s.target.Online() {
+		return fmt.Errorf("target %s: %w: its marker is gone (card removed?)", s.opts.Target, ErrTargetOffline)
+	}
+	units, srcErr, err := s.collect(scope, rep)
+	if err != nil {
+		return err
+	}
+	if scope.All && !srcErr && s.target.installedCount() > 0 && sourceEmpty(units) {
+		return fmt.Errorf("source %s: %w: it holds no files while the target lists %d installed ones; nothing is deleted (is the library mounted?)", s.opts.Source, ErrSourceOffline, s.target.installedCount())
+	}
+
+	var hashed atomic.Int64
+	defer func() { rep.HashedBytes += hashed.Load() }()
+	var planned []*folderRun
+	var mu stdsync.Mutex
+	var fatal atomic.Pointer[error]
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Workers)
+	cp := make(chan *copier, s.opts.Workers)
+	for range s.opts.Workers {
+		cp <- newCopier(s.opts.Source, s.opts.PerFileSync, s.opts.MaxFileSize, &hashed)
+	}
+	// Plan every folder first, so the progress bar knows the total and the
+	// deletion guard sees the whole pass.
+	for _, u := range units {
+		fr, perr := s.planFolder(u, cp, &hashed)
+		if perr != nil {
+			if targetFatal(perr) {
+				return perr
+			}
+			rep.add(func(r *Report) { r.Errors = append(r.Errors, Item{Path: u.Dir, Target: u.Dir, Reason: perr.Error()}) })
+			srcErr = true
+			continue
+		}
+		planned = append(planned, fr)
+	}
+	var files int
+	var bytes int64
+	for _, fr := range planned {
+		f, b := fr.work()
+		files += f
+		bytes += b
+		fr.report(rep, s.opts.DryRun)
+	}
+	if s.opts.Progress != nil {
+		s.opts.Progress.Planned(files, bytes)
+	}
+	if !s.opts.DryRun {
+		for _, fr := range planned {
+			if !fr.hasCopies() {
+				if err := fr.forget(s.target); err != nil {
+					return err
+				}
+				continue
+			}
+			g.Go(func() error {
+				if fatal.Load() != nil {
+					return nil
+				}
+				c := <-cp
+				defer func() { cp <- c }()
+				ferr := fr.install(gctx, s, c, rep)
+				if ferr != nil && targetFatal(ferr) {
+					fatal.CompareAndSwap(nil, &ferr)
+					return ferr
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if fr.srcErr {
+					srcErr = true
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			if p := fatal.Load(); p != nil {
+				return *p
+			}
+			return err
+		}
+	}
+	for _, fr := range planned {
+		if fr.srcErr {
+			srcErr = true
+		}
+	}
+	return s.deletes(ctx, planned, srcErr, rep)
+}
+
+func sourceEmpty(units []*unit) bool {
+	for _, u := range units {
+		if len(u.Sources) > 0 || len(u.Skipped) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// deletes removes what the library no longer has, after every copy, and
+// only when the whole pass read the library without error and stays within
+// max_delete.
+func (s *Session) deletes(ctx context.Context, planned []*folderRun, srcErr bool, rep *Report) error {
+	n := 0
+	for _, fr := range planned {
+		n += len(fr.deleteActions())
+	}
+	if n == 0 {
+		return nil
+	}
+	installed := s.target.installedCount()
+	switch {
+	case srcErr:
+		rep.DeletesHeld = fmt.Sprintf("%d deletion(s) skipped: the library could not be read completely in this pass", n)
+		return nil
+	case s.opts.MaxDelete != nil && !s.opts.MaxDelete.Allows(n, installed):
+		rep.DeletesHeld = fmt.Sprintf("%d deletion(s) of %d installed files exceed max_delete %s", n, installed, s.opts.MaxDelete)
+		return fmt.Errorf("%w: the pass would delete %d of %d installed files, more than max_delete %s allows; nothing was deleted (raise max_delete if this is intended)", ErrTooManyDeletes, n, installed, s.opts.MaxDelete)
+	}
+	for _, fr := range planned {
+		if s.opts.DryRun {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fr.delete(s, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collect lists the library folders in scope and groups them into units,
+// one per target folder.
+func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
+	srcErr := false
+	byDir := map[string]*unit{}
+	get := func(dir string) *unit {
+		u := byDir[dir]
+		if u == nil {
+			u = &unit{Dir: dir}
+			byDir[dir] = u
+		}
+		return u
+	}
+	add := func(rel string, l listing) {
+		tdir, ok, reason := s.mapDir(rel)
+		if !ok {
+			if rel != "." && !strings.Contains(rel, "/") {
+				rep.add(func(r *Report) { r.Folders = append(r.Folders, FolderMap{Source: rel, Skip: reason}) })
+			}
+			return
+		}
+		if !strings.Contains(rel, "/") && rel != "." {
+			rep.add(func(r *Report) { r.Folders = append(r.Folders, FolderMap{Source: rel, Target: tdir}) })
+		}
+		u := get(tdir)
+		u.SrcDirs = append(u.SrcDirs, rel)
+		for _, f := range l.files {
+			name, err := s.names.Map(path.Base(f.Rel))
+			if err != nil {
+				u.Skipped = append(u.Skipped, Item{Path: f.Rel, Reason: errText(err)})
+				continue
+			}
+			f.Name = name
+			f.Key = s.names.Key(name)
+			u.Sources = append(u.Sources, f)
+		}
+		u.Skipped = append(u.Skipped, l.skipped...)
+	}
+	var walk func(rel string)
+	walk = func(rel string) {
+		l, err := listSource(s.opts.Source, rel, s.flt)
+		if err != nil {
+			srcErr = true
+			rep.add(func(r *Report) { r.Errors = append(r.Errors, Item{Path: rel, Reason: err.Error()}) })
+			return
+		}
+		add(rel, l)
+		if scope.All {
+			for _, d := range l.dirs {
+				if rel == "." {
+					walk(d)
+				} else {
+					walk(rel + "/" + d)
+				}
+			}
+		}
+	}
+	if scope.All {
+		walk(".")
+		// Folders romsyncd installed into that no library folder feeds any
+		// more: their files are deletion candidates.
+		for _, d := range s.target.folderDirs() {
+			get(d)
+		}
+	} else {
+		for _, rel := range scope.Dirs {
+			tdir, ok, _ := s.mapDir(rel)
+			_, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(rel)))
+			switch {
+			case err == nil:
+				// Every library folder feeding the same target folder is
+				// listed too (merged platforms).
+				for _, other := range s.feeders(tdir, rel) {
+					if l, lerr := listSource(s.opts.Source, other, s.flt); lerr == nil {
+						add(other, l)
+					} else {
+						srcErr = true
+						rep.add(func(r *Report) { r.Errors = append(r.Errors, Item{Path: other, Reason: lerr.Error()}) })
+					}
+				}
+			case errors.Is(err, fs.ErrNotExist):
+				// The folder is gone: its target folder and everything
+				// installed below it are candidates for deletion.
+				if ok {
+					get(tdir)
+					for _, d := range s.target.folderDirs() {
+						if d == tdir || strings.HasPrefix(d, tdir+"/") || tdir == "." {
+							get(d)
+						}
+					}
+				}
+			default:
+				srcErr = true
+				rep.add(func(r *Report) { r.Errors = append(r.Errors, Item{Path: rel, Reason: errText(err)}) })
+			}
+		}
+	}
+	units := make([]*unit, 0, len(byDir))
+	for _, u := range byDir {
+		units = append(units, u)
+	}
+	sort.Slice(units, func(i, j int) bool { return units[i].Dir < units[j].Dir })
+	return units, srcErr, nil
+}
+
+// mapDir maps a library folder to its target folder.
+func (s *Session) mapDir(rel string) (string, bool, string) {
+	if rel == "." {
+		return ".", true, ""
+	}
+	parts := strings.Split(rel, "/")
+	var out []string
+	top := parts[0]
+	if s.opts.MapPlatform != nil {
+		folder, ok, reason := s.opts.MapPlatform(top)
+		if !ok {
+			return "", false, reason
+		}
+		for _, p := range strings.Split(folder, "/") {
+			m, err := s.names.Map(p)
+			if err != nil {
+				return "", false, errText(err)
+			}
+			out = append(out, m)
+		}
+	} else {
+		m, err := s.names.Map(top)
+		if err != nil {
+			return "", false, errText(err)
+		}
+		out = append(out, m)
+	}
+	for _, p := range parts[1:] {
+		m, err := s.names.Map(p)
+		if err != nil {
+			return "", false, errText(err)
+		}
+		out = append(out, m)
+	}
+	return strings.Join(out, "/"), true, ""
+}
+
+// feeders lists the library folders that map to target folder tdir, given
+// one of them (rel). Only platform folders can merge, so the candidates are
+// rel's path below each top-level library folder.
+func (s *Session) feeders(tdir, rel string) []string {
+	out := []string{rel}
+	if s.opts.MapPlatform == nil {
+		return out
+	}
+	top, rest, _ := strings.Cut(rel, "/")
+	ents, err := os.ReadDir(s.opts.Source)
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == top || alwaysSkipped(e.Name(), true) {
+			continue
+		}
+		cand := e.Name()
+		if rest != "" {
+			cand += "/" + rest
+		}
+		if d, ok, _ := s.mapDir(cand); ok && d == tdir {
+			if st, err := os.Stat(filepath.Join(s.opts.Source, filepath.FromSlash(cand))); err == nil && st.IsDir() {
+				out = append(out, cand)
+			}
+		}
+	}
+	return out
+}

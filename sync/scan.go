@@ -1,0 +1,222 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// srcFile is one library file as listed from disk (stat only).
+type srcFile struct {
+	Rel   string // relative to the source root, slash-separated
+	Size  int64
+	Mtime int64  // Unix ns
+	Name  string // the name it gets on the target
+	Key   string // collision key of Name on the target
+}
+
+// srcDir is one library folder and the target folder it feeds.
+type srcDir struct {
+	Rel    string // relative to the source root, slash-separated
+	Target string // target folder, relative to the target root
+	Files  []srcFile
+}
+
+// alwaysSkipped are never copied: macOS, Windows and NAS litter, and
+// romsyncd's own temp files.
+func alwaysSkipped(name string, isDir bool) bool {
+	switch name {
+	case ".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", "#recycle", "$RECYCLE.BIN",
+		"System Volume Information", ".Spotlight-V100", ".fseventsd", ".Trashes", metaDirName:
+		return true
+	}
+	if strings.HasPrefix(name, "._") || strings.HasPrefix(name, ".Trash-") {
+		return true
+	}
+	if strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix) {
+		return true
+	}
+	return false
+}
+
+// filter decides which library paths a profile copies.
+type filter struct {
+	include, exclude []string
+}
+
+// match reports whether glob g matches rel: a glob without '/' matches the
+// base name, one with '/' the whole relative path.
+func globMatch(g, rel string) bool {
+	if !strings.Contains(g, "/") {
+		ok, _ := path.Match(g, path.Base(rel))
+		return ok
+	}
+	ok, _ := path.Match(g, rel)
+	return ok
+}
+
+func (f filter) excluded(rel string) bool {
+	for _, g := range f.exclude {
+		if globMatch(g, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f filter) wantFile(rel string) bool {
+	if f.excluded(rel) {
+		return false
+	}
+	if len(f.include) == 0 {
+		return true
+	}
+	for _, g := range f.include {
+		if globMatch(g, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// listing is what one ReadDir of a library folder found.
+type listing struct {
+	files   []srcFile
+	dirs    []string // sub-folder names
+	skipped []Item   // entries left out with a reason
+}
+
+// listSource lists one library folder (not recursive), stat only. Symlinks
+// are followed only when they resolve inside root; links to folders are not
+// followed (a loop can never hang a pass).
+func listSource(root, rel string, flt filter) (listing, error) {
+	var out listing
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return out, fmt.Errorf("list %s: %w", abs, err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		crel := name
+		if rel != "." {
+			crel = rel + "/" + name
+		}
+		mode := e.Type()
+		if alwaysSkipped(name, mode.IsDir()) {
+			continue
+		}
+		var info fs.FileInfo
+		if mode&fs.ModeSymlink != 0 {
+			real, err := filepath.EvalSymlinks(filepath.Join(abs, name))
+			if err != nil {
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "broken symlink"})
+				continue
+			}
+			if !within(real, root) {
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink points outside the library"})
+				continue
+			}
+			info, err = os.Stat(real)
+			if err != nil {
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink: " + errText(err)})
+				continue
+			}
+			if info.IsDir() {
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink to a folder (not followed)"})
+				continue
+			}
+		} else {
+			if mode.IsDir() {
+				if !flt.excluded(crel) {
+					out.dirs = append(out.dirs, name)
+				}
+				continue
+			}
+			info, err = e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed since ReadDir
+			}
+			if err != nil {
+				return out, fmt.Errorf("stat %s: %w", filepath.Join(abs, name), err)
+			}
+		}
+		if !info.Mode().IsRegular() {
+			continue // devices, sockets, fifos
+		}
+		if !flt.wantFile(crel) {
+			continue
+		}
+		out.files = append(out.files, srcFile{Rel: crel, Size: info.Size(), Mtime: info.ModTime().UnixNano()})
+	}
+	return out, nil
+}
+
+// within reports whether p is root or lies inside it.
+func within(p, root string) bool {
+	rr, err := filepath.EvalSymlinks(root)
+	if err == nil {
+		root = rr
+	}
+	return p == root || strings.HasPrefix(p, root+string(filepath.Separator))
+}
+
+// targetStat is one entry of a target folder.
+type targetStat struct {
+	Name  string
+	Size  int64
+	Mtime int64
+	Dir   bool // a folder (or anything not a regular file)
+}
+
+// listTarget lists a target folder; a missing folder is empty.
+func listTarget(dir string) (map[string]targetStat, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]targetStat{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list target %s: %w", dir, err)
+	}
+	out := make(map[string]targetStat, len(ents))
+	for _, e := range ents {
+		st := targetStat{Name: e.Name()}
+		if !e.Type().IsRegular() {
+			st.Dir = true
+			out[st.Name] = st
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+		st.Size = info.Size()
+		st.Mtime = info.ModTime().UnixNano()
+		out[st.Name] = st
+	}
+	return out, nil
+}
+
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		err = le.Err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}
