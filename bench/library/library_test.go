@@ -332,3 +332,27 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkFirst(t *testing.T) {
+	dir := generate(t, tiny, 5)
+	sub := filepath.Join(t.TempDir(), "sub")
+	if err := LinkFirst(dir, sub, 25); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := listFiles(dir)
+	got, err := listFiles(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 25 {
+		t.Fatalf("%d files, want 25", len(got))
+	}
+	for i, f := range got {
+		if f.Rel != all[i].Rel || f.Size != all[i].Size || !f.ModTime.Equal(all[i].ModTime) {
+			t.Fatalf("file %d: %+v, want %+v", i, f, all[i])
+		}
+	}
+	if err := LinkFirst(dir, filepath.Join(t.TempDir(), "x"), 1000); err == nil {
+		t.Fatal("asking for more files than exist succeeded")
+	}
+}

@@ -167,3 +167,43 @@ func listFiles(dir string) ([]File, error) {
 	sort.Slice(files, func(i, j int) bool { return files[i].Rel < files[j].Rel })
 	return files, nil
 }
+
+// LinkFirst makes dst a library of the first n files of src in path order,
+// hard-linked (so it costs no space and shares contents and mtimes), with
+// the folders' mtimes copied.
+func LinkFirst(src, dst string, n int) error {
+	files, err := listFiles(src)
+	if err != nil {
+		return err
+	}
+	if n > len(files) {
+		return fmt.Errorf("link %s: only %d files, want %d", src, len(files), n)
+	}
+	if err := ensureEmptyDir(dst); err != nil {
+		return err
+	}
+	folders := map[string]bool{}
+	for _, f := range files[:n] {
+		d := folderOf(f.Rel)
+		if !folders[d] {
+			folders[d] = true
+			if err := os.MkdirAll(filepath.Join(dst, filepath.FromSlash(d)), 0o755); err != nil {
+				return fmt.Errorf("create folder %s: %w", d, err)
+			}
+		}
+		from, to := filepath.Join(src, filepath.FromSlash(f.Rel)), filepath.Join(dst, filepath.FromSlash(f.Rel))
+		if err := os.Link(from, to); err != nil {
+			return fmt.Errorf("link %s: %w", to, err)
+		}
+	}
+	for d := range folders {
+		info, err := os.Stat(filepath.Join(src, filepath.FromSlash(d)))
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", d, err)
+		}
+		if err := os.Chtimes(filepath.Join(dst, filepath.FromSlash(d)), info.ModTime(), info.ModTime()); err != nil {
+			return fmt.Errorf("set mtime %s: %w", d, err)
+		}
+	}
+	return nil
+}
