@@ -69,6 +69,9 @@ func probe(ctx context.Context, mount MountInfo, scratch string, sfs *unix.Statf
 	if info.Rejects, err = rejectedChars(base); err != nil {
 		return Info{}, err
 	}
+	if info.Unicode, err = acceptsName(base + "-\u00e9\uff1a\U0001f600"); err != nil {
+		return Info{}, fmt.Errorf("unicode probe: %w", err)
+	}
 
 	info.FATNames = fatFamily(info.FSType) || info.Rejects != ""
 	info.MaxNameBytes = int(sfs.Namelen)
@@ -154,21 +157,32 @@ func granularity(set, got time.Time) (time.Duration, bool) {
 func rejectedChars(base string) (string, error) {
 	var rejected strings.Builder
 	for _, c := range fatRejected {
-		name := base + "-a" + string(c) + "b"
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			cerr := f.Close()
-			if err := errors.Join(cerr, removeProbe(name)); err != nil {
-				return "", fmt.Errorf("name probe: %w", err)
-			}
-			continue
-		}
-		if notAboutNames(err) {
+		ok, err := acceptsName(base + "-a" + string(c) + "b")
+		if err != nil {
 			return "", fmt.Errorf("name probe %q: %w", c, err)
 		}
-		rejected.WriteRune(c)
+		if !ok {
+			rejected.WriteRune(c)
+		}
 	}
 	return rejected.String(), nil
+}
+
+// acceptsName creates and removes a file at path and reports whether the
+// filesystem accepted its name.
+func acceptsName(path string) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		cerr := f.Close()
+		if err := errors.Join(cerr, removeProbe(path)); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	if notAboutNames(err) {
+		return false, err
+	}
+	return false, nil
 }
 
 func notAboutNames(err error) bool {

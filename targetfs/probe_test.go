@@ -63,7 +63,7 @@ func TestProbe(t *testing.T) {
 		{
 			name:  "tmpfs",
 			mount: func(t *testing.T) string { return testfs.Tmpfs(t, "16m") },
-			want: Info{FSType: "tmpfs", Driver: "tmpfs", MtimeGranularity: time.Nanosecond,
+			want: Info{FSType: "tmpfs", Driver: "tmpfs", Unicode: true, MtimeGranularity: time.Nanosecond,
 				MaxFileSize: math.MaxInt64, MaxNameBytes: 255},
 			device: "tmpfs",
 		},
@@ -71,7 +71,7 @@ func TestProbe(t *testing.T) {
 			name:  "exFAT",
 			mount: func(t *testing.T) string { return testfs.ExFAT(t, "64M") },
 			want: Info{FSType: "exfat", Driver: "fuseblk", FUSE: true, CaseInsensitive: true,
-				Rejects: `"*:<>?\|`, FATNames: true, MtimeGranularity: time.Second,
+				Rejects: `"*:<>?\|`, FATNames: true, Unicode: true, MtimeGranularity: time.Second,
 				MaxFileSize: math.MaxInt64, MaxNameBytes: 255},
 			device: "/dev/loop",
 		},
@@ -110,7 +110,7 @@ func TestProbeTempDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Info{FSType: m.FSType, Driver: m.FSType, MtimeGranularity: time.Nanosecond,
+	want := Info{FSType: m.FSType, Driver: m.FSType, Unicode: true, MtimeGranularity: time.Nanosecond,
 		MaxFileSize: anyMaxFile, MaxNameBytes: 255}
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(dir, &sfs); err != nil {
@@ -328,22 +328,22 @@ func TestString(t *testing.T) {
 		want string
 	}{
 		{
-			Info{FSType: "exfat", Driver: "fuseblk", CaseInsensitive: true, Rejects: `"*:<>?\|`,
+			Info{FSType: "exfat", Driver: "fuseblk", CaseInsensitive: true, Rejects: `"*:<>?\|`, Unicode: true,
 				MtimeGranularity: time.Second, MaxFileSize: math.MaxInt64, Free: 58 << 30, Total: 64 << 30},
 			`exfat (fuseblk), case-insensitive, rejects "*:<>?\|, mtime 1 s, max file 8 EiB, free 58 GiB`,
 		},
 		{
 			Info{FSType: "vfat", Driver: "fuse.fusefat", CaseInsensitive: true,
 				MtimeGranularity: 2 * time.Second, MaxFileSize: fat32MaxSize, Free: 3<<30 + 512<<20, Total: 4 << 30},
-			`vfat (fuse.fusefat), case-insensitive, mtime 2 s, max file 4 GiB, free 3.5 GiB`,
+			`vfat (fuse.fusefat), case-insensitive, ASCII names only, mtime 2 s, max file 4 GiB, free 3.5 GiB`,
 		},
 		{
-			Info{FSType: "ext4", Driver: "ext4", MtimeGranularity: time.Nanosecond,
+			Info{FSType: "ext4", Driver: "ext4", Unicode: true, MtimeGranularity: time.Nanosecond,
 				MaxFileSize: ext4MaxFile, Free: 1023, Total: 1 << 40},
 			`ext4, case-sensitive, mtime 1 ns, max file 16 TiB, free 1023 B`,
 		},
 		{
-			Info{FSType: "exfat", Driver: "exfat", CaseInsensitive: true,
+			Info{FSType: "exfat", Driver: "exfat", CaseInsensitive: true, Unicode: true,
 				MtimeGranularity: 10 * time.Millisecond, MaxFileSize: math.MaxInt64},
 			`exfat, case-insensitive, mtime 10 ms, max file 8 EiB, free unknown`,
 		},

@@ -39,6 +39,11 @@ type Info struct {
 	// FATNames is set when names need the FAT mapping (package names): the
 	// filesystem is of the FAT family, or it rejected characters.
 	FATNames bool
+	// Unicode is probed: the filesystem accepts a name with non-ASCII
+	// characters ("é", "：", "😀"). It is false on fusefat, which refuses
+	// every name outside printable ASCII with EPERM, and on vfat mounted with
+	// a legacy iocharset; the FAT look-alikes of package names need it.
+	Unicode bool
 
 	// MtimeGranularity is the probed precision of modification times:
 	// 1 ns on ext4 and tmpfs, 10 ms with the kernel exfat driver, 1 s with
@@ -73,6 +78,9 @@ func (i Info) String() string {
 	}
 	if i.Rejects != "" {
 		fmt.Fprintf(&b, ", rejects %s", i.Rejects)
+	}
+	if !i.Unicode {
+		b.WriteString(", ASCII names only")
 	}
 	fmt.Fprintf(&b, ", mtime %s, max file %s", formatDuration(i.MtimeGranularity), formatBytes(uint64(i.MaxFileSize)))
 	if i.Total == 0 {
