@@ -1,0 +1,570 @@
+// Package config loads romsyncd's YAML configuration (plus ROMSYNCD_*
+// environment overrides) into typed, validated profiles; the rest of the
+// program never sees viper.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// Mode says whether a profile mirrors deletions.
+type Mode string
+
+const (
+	// ModeMirror removes from the target what romsyncd installed and the
+	// library no longer has.
+	ModeMirror Mode = "mirror"
+	// ModeUpdate never deletes.
+	ModeUpdate Mode = "update"
+)
+
+// Limit caps the deletions of one pass: a share of the installed files
+// (Percent) or a count. A zero Limit with Set=false means "no limit".
+type Limit struct {
+	Percent   float64 // 0..100, used when IsPercent
+	Count     int
+	IsPercent bool
+}
+
+// String renders the limit the way it is written in the config.
+func (l Limit) String() string {
+	if l.IsPercent {
+		return strconv.FormatFloat(l.Percent, 'f', -1, 64) + "%"
+	}
+	return strconv.Itoa(l.Count)
+}
+
+// Allows reports whether deleting n of installed files stays within the limit.
+func (l Limit) Allows(n, installed int) bool {
+	if n == 0 {
+		return true
+	}
+	if l.IsPercent {
+		if installed == 0 {
+			return true
+		}
+		return float64(n)*100 <= l.Percent*float64(installed)
+	}
+	return n <= l.Count
+}
+
+// ParseLimit parses "25%" or "500".
+func ParseLimit(s string) (Limit, error) {
+	s = strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || f < 0 || f > 100 {
+			return Limit{}, fmt.Errorf("%q is not a share between 0%% and 100%%", s)
+		}
+		return Limit{Percent: f, IsPercent: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return Limit{}, fmt.Errorf("%q is neither a share (\"25%%\") nor a count (\"500\")", s)
+	}
+	return Limit{Count: n}, nil
+}
+
+// Profile is one library → target mapping, resolved and validated.
+type Profile struct {
+	Name      string
+	Source    string // absolute, cleaned
+	Target    string // absolute, cleaned
+	Mode      Mode
+	Include   []string
+	Exclude   []string
+	Workers   int
+	Verify    bool
+	MaxDelete Limit
+
+	// SD-card targets and layouts.
+	Layout       string
+	Platforms    map[string]string
+	Only         []string
+	Unknown      string        // "keep" or "skip"
+	ModifyWindow time.Duration // -1: probe the target's granularity
+	DSTTolerance bool
+
+	// Daemon.
+	Watch        string // auto, notify, poll
+	Debounce     time.Duration
+	MaxDelay     time.Duration
+	PollInterval time.Duration
+	Rescan       time.Duration
+}
+
+// Config is a whole configuration file.
+type Config struct {
+	File               string
+	StateDir           string
+	Socket             string
+	LogLevel           string
+	MetricsListen      string
+	MetricsAllowRemote bool
+	Profiles           []Profile
+}
+
+// Profile returns the named profile.
+func (c *Config) Profile(name string) (*Profile, bool) {
+	for i := range c.Profiles {
+		if c.Profiles[i].Name == name {
+			return &c.Profiles[i], true
+		}
+	}
+	return nil, false
+}
+
+// Error is a configuration problem: the file, the key and what is wrong.
+type Error struct {
+	File string
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("config %s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("config %s: %s: %s", e.File, e.Key, e.Msg)
+}
+
+// ErrNotFound is returned by DefaultPath when no configuration file exists.
+var ErrNotFound = errors.New("no configuration file found")
+
+// DefaultPath finds the configuration file when --config is absent:
+// $ROMSYNCD_CONFIG, then $XDG_CONFIG_HOME/romsyncd/config.yaml (or
+// ~/.config/...), then /etc/romsyncd/config.yaml. It returns the path and
+// where it came from.
+func DefaultPath() (string, string, error) {
+	if p := os.Getenv("ROMSYNCD_CONFIG"); p != "" {
+		return p, "$ROMSYNCD_CONFIG", nil
+	}
+	var tried []string
+	xdg := os.Getenv("XDG_CONFIG_HOME")
+	if xdg == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			xdg = filepath.Join(home, ".config")
+		}
+	}
+	if xdg != "" {
+		p := filepath.Join(xdg, "romsyncd", "config.yaml")
+		if _, err := os.Stat(p); err == nil {
+			return p, "$XDG_CONFIG_HOME", nil
+		}
+		tried = append(tried, p)
+	}
+	p := "/etc/romsyncd/config.yaml"
+	if _, err := os.Stat(p); err == nil {
+		return p, "system default", nil
+	}
+	tried = append(tried, p)
+	return "", "", fmt.Errorf("%w (tried %s; pass --config or set ROMSYNCD_CONFIG)", ErrNotFound, strings.Join(tried, ", "))
+}
+
+var topKeys = map[string]bool{
+	"profiles": true, "state_dir": true, "socket": true, "log_level": true,
+	"metrics_listen": true, "metrics_allow_remote": true,
+}
+
+var profileKeys = map[string]bool{
+	"name": true, "source": true, "target": true, "mode": true, "include": true,
+	"exclude": true, "workers": true, "verify": true, "max_delete": true,
+	"layout": true, "platforms": true, "only": true, "unknown": true,
+	"modify_window": true, "dst_tolerance": true,
+	"watch": true, "debounce": true, "max_delay": true, "poll_interval": true, "rescan": true,
+}
+
+type rawProfile struct {
+	Name         string            `mapstructure:"name"`
+	Source       string            `mapstructure:"source"`
+	Target       string            `mapstructure:"target"`
+	Mode         string            `mapstructure:"mode"`
+	Include      []string          `mapstructure:"include"`
+	Exclude      []string          `mapstructure:"exclude"`
+	Workers      *int              `mapstructure:"workers"`
+	Verify       *bool             `mapstructure:"verify"`
+	MaxDelete    *string           `mapstructure:"max_delete"`
+	Layout       string            `mapstructure:"layout"`
+	Platforms    map[string]string `mapstructure:"platforms"`
+	Only         []string          `mapstructure:"only"`
+	Unknown      string            `mapstructure:"unknown"`
+	ModifyWindow *string           `mapstructure:"modify_window"`
+	DSTTolerance bool              `mapstructure:"dst_tolerance"`
+	Watch        string            `mapstructure:"watch"`
+	Debounce     *string           `mapstructure:"debounce"`
+	MaxDelay     *string           `mapstructure:"max_delay"`
+	PollInterval *string           `mapstructure:"poll_interval"`
+	Rescan       *string           `mapstructure:"rescan"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
+// Defaults.
+const (
+	DefaultWorkers      = 2
+	DefaultMaxDelete    = "50%"
+	DefaultDebounce     = 2 * time.Second
+	DefaultMaxDelay     = 60 * time.Second
+	DefaultPollInterval = 60 * time.Second
+	DefaultRescan       = time.Hour
+)
+
+// Load reads, resolves and validates the configuration file at file.
+func Load(file string) (*Config, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+	}
+	return parse(file, filepath.Dir(abs), data, os.Environ())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// parse is Load without the file system, for tests and fuzzing.
+func parse(file, dir string, data []byte, environ []string) (cfg *Config, err error) {
+	fail := func(key, format string, args ...any) error {
+		return &Error{File: file, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	// viper and mapstructure can panic on exotic YAML (e.g. non-string map
+	// keys); a bad file must be an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, fail("", "cannot parse: %v", r)
+		}
+	}()
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(strings.NewReader(string(data))); err != nil {
+		return nil, fail("", "not valid YAML: %s", oneLine(err.Error()))
+	}
+	v.SetEnvPrefix("ROMSYNCD")
+	for _, k := range []string{"state_dir", "socket", "log_level", "metrics_listen", "metrics_allow_remote"} {
+		_ = v.BindEnv(k)
+	}
+	for _, k := range v.AllKeys() {
+		top := strings.SplitN(k, ".", 2)[0]
+		if !topKeys[top] {
+			return nil, fail(top, "unknown key (valid: %s)", keyList(topKeys))
+		}
+	}
+	rawProfiles, err := profileMaps(v.Get("profiles"))
+	if err != nil {
+		return nil, fail("profiles", "%v", err)
+	}
+	if len(rawProfiles) == 0 {
+		return nil, fail("profiles", "no profiles defined")
+	}
+	if err := applyProfileEnv(rawProfiles, environ); err != nil {
+		return nil, fail("", "%v", err)
+	}
+
+	cfg = &Config{
+		File:               file,
+		StateDir:           v.GetString("state_dir"),
+		Socket:             v.GetString("socket"),
+		LogLevel:           v.GetString("log_level"),
+		MetricsListen:      v.GetString("metrics_listen"),
+		MetricsAllowRemote: v.GetBool("metrics_allow_remote"),
+	}
+	switch strings.ToLower(cfg.LogLevel) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return nil, fail("log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
+	}
+	if cfg.StateDir != "" {
+		cfg.StateDir = resolve(dir, cfg.StateDir)
+	}
+	seen := map[string]int{}
+	for i, m := range rawProfiles {
+		key := fmt.Sprintf("profiles[%d]", i)
+		if n, ok := m["name"].(string); ok && n != "" {
+			key = fmt.Sprintf("profiles[%d] (%s)", i, n)
+		}
+		for k := range m {
+			if !profileKeys[k] {
+				return nil, fail(key+"."+k, "unknown key (valid: %s)", keyList(profileKeys))
+			}
+		}
+		var rp rawProfile
+		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+			Result: &rp, WeaklyTypedInput: true, ErrorUnused: true,
+		})
+		if err != nil {
+			return nil, fail(key, "%v", err)
+		}
+		if err := dec.Decode(m); err != nil {
+			return nil, fail(key, "%s", oneLine(err.Error()))
+		}
+		p, kerr := profile(rp, dir)
+		if kerr != nil {
+			return nil, fail(key+"."+kerr.key, "%s", kerr.msg)
+		}
+		if j, dup := seen[p.Name]; dup {
+			return nil, fail(key+".name", "duplicate profile name %q (also profiles[%d])", p.Name, j)
+		}
+		seen[p.Name] = i
+		cfg.Profiles = append(cfg.Profiles, p)
+	}
+	// Two profiles writing the same target root would fight over it.
+	for i := range cfg.Profiles {
+		for j := i + 1; j < len(cfg.Profiles); j++ {
+			a, b := cfg.Profiles[i], cfg.Profiles[j]
+			if a.Target == b.Target || within(a.Target, b.Target) || within(b.Target, a.Target) {
+				return nil, fail(fmt.Sprintf("profiles[%d] (%s).target", j, b.Name),
+					"%s overlaps the target of profile %s (%s)", b.Target, a.Name, a.Target)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+type keyErr struct{ key, msg string }
+
+func profile(rp rawProfile, dir string) (Profile, *keyErr) {
+	bad := func(key, format string, args ...any) *keyErr {
+		return &keyErr{key: key, msg: fmt.Sprintf(format, args...)}
+	}
+	p := Profile{
+		Name: rp.Name, Mode: Mode(rp.Mode), Include: rp.Include, Exclude: rp.Exclude,
+		Workers: DefaultWorkers, Verify: true, Layout: strings.ToLower(rp.Layout),
+		Platforms: rp.Platforms, Only: rp.Only, Unknown: strings.ToLower(rp.Unknown),
+		ModifyWindow: -1, DSTTolerance: rp.DSTTolerance, Watch: strings.ToLower(rp.Watch),
+		Debounce: DefaultDebounce, MaxDelay: DefaultMaxDelay,
+		PollInterval: DefaultPollInterval, Rescan: DefaultRescan,
+	}
+	if p.Name == "" {
+		return p, bad("name", "required")
+	}
+	if !nameRE.MatchString(p.Name) {
+		return p, bad("name", "%q may only contain a-z, 0-9, '_' and '-'", p.Name)
+	}
+	if strings.TrimSpace(rp.Source) == "" {
+		return p, bad("source", "required (the library folder)")
+	}
+	if strings.TrimSpace(rp.Target) == "" {
+		return p, bad("target", "required (the folder on the card)")
+	}
+	p.Source = resolve(dir, rp.Source)
+	p.Target = resolve(dir, rp.Target)
+	switch {
+	case p.Source == p.Target:
+		return p, bad("target", "%s is the source itself", p.Target)
+	case within(p.Target, p.Source):
+		return p, bad("target", "%s lies inside the source %s", p.Target, p.Source)
+	case within(p.Source, p.Target):
+		return p, bad("target", "%s contains the source %s (the target must not be the source's parent)", p.Target, p.Source)
+	case p.Target == "/":
+		return p, bad("target", "refusing the root directory as a target")
+	}
+	if home, err := os.UserHomeDir(); err == nil && filepath.Clean(home) == p.Target {
+		return p, bad("target", "refusing the home directory %s as a target", p.Target)
+	}
+	switch p.Mode {
+	case "":
+		p.Mode = ModeMirror
+	case ModeMirror, ModeUpdate:
+	default:
+		return p, bad("mode", "%q is not mirror or update", rp.Mode)
+	}
+	for i, g := range p.Include {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return p, bad(fmt.Sprintf("include[%d]", i), "%q is not a valid glob", g)
+		}
+	}
+	for i, g := range p.Exclude {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return p, bad(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob", g)
+		}
+	}
+	if rp.Workers != nil {
+		if *rp.Workers < 1 || *rp.Workers > 64 {
+			return p, bad("workers", "%d is not between 1 and 64", *rp.Workers)
+		}
+		p.Workers = *rp.Workers
+	}
+	if rp.Verify != nil {
+		p.Verify = *rp.Verify
+	}
+	md := DefaultMaxDelete
+	if rp.MaxDelete != nil {
+		md = *rp.MaxDelete
+	}
+	l, err := ParseLimit(md)
+	if err != nil {
+		return p, bad("max_delete", "%v", err)
+	}
+	p.MaxDelete = l
+	switch p.Unknown {
+	case "":
+		p.Unknown = "keep"
+	case "keep", "skip":
+	default:
+		return p, bad("unknown", "%q is not keep or skip", rp.Unknown)
+	}
+	switch p.Watch {
+	case "":
+		p.Watch = "auto"
+	case "auto", "notify", "poll":
+	default:
+		return p, bad("watch", "%q is not auto, notify or poll", rp.Watch)
+	}
+	durations := []struct {
+		key string
+		raw *string
+		dst *time.Duration
+		min time.Duration
+	}{
+		{"modify_window", rp.ModifyWindow, &p.ModifyWindow, 0},
+		{"debounce", rp.Debounce, &p.Debounce, 0},
+		{"max_delay", rp.MaxDelay, &p.MaxDelay, 0},
+		{"poll_interval", rp.PollInterval, &p.PollInterval, 100 * time.Millisecond},
+		{"rescan", rp.Rescan, &p.Rescan, 0},
+	}
+	for _, d := range durations {
+		if d.raw == nil {
+			continue
+		}
+		v, err := parseDuration(*d.raw)
+		if err != nil {
+			return p, bad(d.key, "%v", err)
+		}
+		if v < d.min {
+			return p, bad(d.key, "%s is below the minimum %s", v, d.min)
+		}
+		*d.dst = v
+	}
+	if p.MaxDelay > 0 && p.MaxDelay < p.Debounce {
+		return p, bad("max_delay", "%s is shorter than debounce %s", p.MaxDelay, p.Debounce)
+	}
+	return p, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 2s, 500ms, 1h)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+func resolve(dir, p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	return filepath.Clean(p)
+}
+
+// within reports whether p lies strictly inside dir.
+func within(p, dir string) bool {
+	if dir == "/" {
+		return p != "/"
+	}
+	return strings.HasPrefix(p, dir+string(filepath.Separator))
+}
+
+func profileMaps(v any) ([]map[string]any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("must be a list of profiles")
+	}
+	out := make([]map[string]any, 0, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("item %d is not a mapping", i)
+		}
+		lower := make(map[string]any, len(m))
+		for k, val := range m {
+			lower[strings.ToLower(k)] = val
+		}
+		out = append(out, lower)
+	}
+	return out, nil
+}
+
+// applyProfileEnv applies ROMSYNCD_PROFILE_<NAME>_<KEY>=value overrides
+// (NAME upper-cased with '-' written as '_'), for scalar keys only.
+func applyProfileEnv(profiles []map[string]any, environ []string) error {
+	const prefix = "ROMSYNCD_PROFILE_"
+	for _, kv := range environ {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		rest := k[len(prefix):]
+		matched := false
+		for _, m := range profiles {
+			name, _ := m["name"].(string)
+			envName := strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
+			if name == "" || !strings.HasPrefix(rest, envName) {
+				continue
+			}
+			key := strings.ToLower(rest[len(envName):])
+			switch key {
+			case "include", "exclude", "only", "platforms":
+				return fmt.Errorf("environment %s: list and map keys cannot be set from the environment", k)
+			}
+			if !profileKeys[key] || key == "name" {
+				return fmt.Errorf("environment %s: %q is not a profile key that can be overridden", k, key)
+			}
+			m[key] = val
+			matched = true
+			break
+		}
+		if !matched {
+			return fmt.Errorf("environment %s: names no profile of this file", k)
+		}
+	}
+	return nil
+}
+
+func keyList(m map[string]bool) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.Join(strings.Fields(s), " ")
+}
