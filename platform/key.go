@@ -11,29 +11,30 @@ import (
 )
 
 // key returns the normalised matching key of a name: compatibility
-// decomposition, accents on Latin letters dropped ("é" is "e"; other marks,
-// such as the kana voicing marks, are kept), "&" as "and", "+" as "plus",
-// lower case, letters, digits and kept marks only.
+// decomposition, accents on Latin letters and marks on nothing dropped ("é"
+// is "e"; the marks of other scripts, such as the kana voicing marks, are
+// kept), "&" as "and", "+" as "plus", lower case, letters, digits and kept
+// marks only.
 func key(name string) string {
 	var b strings.Builder
-	latin := false // the last letter kept was Latin
+	dropMarks := true // the last rune was no letter of a non-Latin script
 	for _, r := range norm.NFKD.String(name) {
 		switch {
 		case unicode.Is(unicode.Mn, r):
-			if !latin {
+			if !dropMarks {
 				b.WriteRune(r)
 			}
 		case r == '&':
 			b.WriteString("and")
-			latin = true
+			dropMarks = true
 		case r == '+':
 			b.WriteString("plus")
-			latin = true
+			dropMarks = true
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			b.WriteRune(unicode.ToLower(r))
-			latin = r < utf8.RuneSelf || unicode.Is(unicode.Latin, r)
+			dropMarks = r < utf8.RuneSelf || unicode.Is(unicode.Latin, r)
 		default:
-			latin = true
+			dropMarks = true
 		}
 	}
 	return b.String()
