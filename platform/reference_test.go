@@ -1,0 +1,109 @@
+package platform
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The reference facts the catalog was written from live beside the
+// repository in CI (../shared/platforms); these tests compare the catalog
+// with them when they are there.
+var referenceDir = filepath.Join("..", "..", "shared", "platforms")
+
+func readReference(t *testing.T, name string) [][]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(referenceDir, name))
+	if os.IsNotExist(err) {
+		t.Skipf("reference %s not found beside the repository: %v", name, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := tsvRows(string(data))
+	if len(rows) < 2 {
+		t.Fatalf("%s: no rows", name)
+	}
+	return rows
+}
+
+// referenceDeviations are the reference cells the catalog deliberately
+// differs from (see the notes column of catalog.tsv).
+var referenceDeviations = map[[2]string]string{
+	{"Sega - Mega-CD - Sega CD", "es"}:        "segacd",  // reference: megacdjp, ES-DE's Japan-only system
+	{"Sega - Mega Drive - Genesis", "mister"}: "Genesis", // reference: MegaDrive, the Nuked-MD core's folder
+}
+
+func TestReferencePlatforms(t *testing.T) {
+	rows := readReference(t, "platforms.tsv")
+	header := rows[0]
+	layoutOf := map[int]string{}
+	for i, col := range header {
+		name := col
+		if col == "rocknix_jelos" {
+			name = "rocknix"
+		}
+		for _, l := range Layouts() {
+			if l == name {
+				layoutOf[i] = l
+			}
+		}
+	}
+	if len(layoutOf) != len(Layouts()) {
+		t.Fatalf("platforms.tsv columns %q cover %d of the %d layouts", header, len(layoutOf), len(Layouts()))
+	}
+	for _, row := range rows[1:] {
+		dat := row[0]
+		p, ok := Lookup(dat)
+		if !ok {
+			t.Errorf("Lookup(%q) found nothing", dat)
+			continue
+		}
+		if p.Name != dat {
+			t.Errorf("Lookup(%q) = %s (%q), want the platform of that DAT name", dat, p.ID, p.Name)
+		}
+		for i, l := range layoutOf {
+			if i >= len(row) || row[i] == "" {
+				continue
+			}
+			cell := row[i]
+			want := cell
+			if dev, ok := referenceDeviations[[2]string{dat, l}]; ok {
+				want = dev
+			}
+			if got := p.Folders[l]; got != want {
+				t.Errorf("%s %s folder = %q, want %q", p.ID, l, got, want)
+			}
+			// The reference spelling also means this platform, or one
+			// merged with it on that device.
+			q, ok := Lookup(cell)
+			if !ok || (q.ID != p.ID && q.Folders[l] != p.Folders[l] && shadowedFolders[deviceFolder{l, cell}] != q.ID) {
+				t.Errorf("Lookup(%q) (%s folder of %s) = %q, %v", cell, l, p.ID, q.ID, ok)
+			}
+		}
+	}
+}
+
+func TestReferenceOnionFolders(t *testing.T) {
+	rows := readReference(t, "onion_folders_extensions.tsv")
+	onion := map[string]string{} // folder -> package
+	for _, row := range rows[1:] {
+		rel, ok := strings.CutPrefix(row[1], "../../Roms/")
+		if !ok {
+			t.Fatalf("onion rompath %q is not under ../../Roms/", row[1])
+		}
+		folder, _, _ := strings.Cut(rel, "/")
+		onion[folder] = row[0]
+	}
+	for _, p := range Catalog() {
+		if f, ok := p.Folders["onion"]; ok && onion[f] == "" {
+			t.Errorf("%s onion folder %q is no Onion package's rompath", p.ID, f)
+		}
+	}
+	for folder, pkg := range onion {
+		if p, ok := Lookup(folder); ok && p.Folders["onion"] != folder {
+			t.Errorf("Onion folder %q (%s) means %s, whose onion folder is %q", folder, pkg, p.ID, p.Folders["onion"])
+		}
+	}
+}
