@@ -16,9 +16,10 @@
 // # Matching library folders
 //
 // Lookup compares normalised keys, never regular expressions: a key is the
-// name in Unicode compatibility decomposition with combining marks dropped,
-// "&" read as "and" and "+" as "plus", lower-cased, keeping only letters and
-// digits. "Nintendo - Game Boy Advance", "nintendo game boy advance", "GBA",
+// name in Unicode compatibility decomposition with the accents of Latin
+// letters dropped (NFC and NFD spellings of "Pokémon" and plain "Pokemon"
+// agree), "&" read as "and" and "+" as "plus", lower-cased, keeping only
+// letters and digits. "Nintendo - Game Boy Advance", "nintendo game boy advance", "GBA",
 // "Game Boy Advance" and "Game Boy Advance (GBA)" all give keys of gba, while
 // "Game Boy", "Game Boy Color" and "Game Boy Advance" stay three keys.
 //
@@ -59,7 +60,9 @@
 // card's Roms folder, for mister its games folder, for romm the library's roms
 // folder (RomM's library/roms), and so on: those prefixes belong to the
 // target, not to the catalog. An override replaces <x>, so on pocket an
-// override "gb2" maps to "Assets/gb2/common".
+// override "gb2" maps to "Assets/gb2/common". A folder that matches no
+// platform, kept under UnknownKeep, keeps its library name as its path, so on
+// pocket it lands at the card root.
 //
 // Several platforms may map to one folder (MiSTer Gameboy, Onion NGP); the
 // sync engine merges them and detects file collisions. Layout.SharedFolders
