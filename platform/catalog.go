@@ -248,6 +248,9 @@ func parseCatalog(catalogText, layoutsText string) (*catalog, error) {
 		if p.Name == "" || p.Name != f[1] {
 			return nil, fmt.Errorf("catalog.tsv:%d: %s: DAT name empty or padded", line, p.ID)
 		}
+		if key(p.Name) == "" {
+			return nil, fmt.Errorf("catalog.tsv:%d: %s: DAT name %q has no letters or digits", line, p.ID, p.Name)
+		}
 		for _, a := range p.Aliases {
 			if key(a) == "" {
 				return nil, fmt.Errorf("catalog.tsv:%d: %s: alias %q has no letters or digits", line, p.ID, a)

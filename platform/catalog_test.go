@@ -145,6 +145,7 @@ func TestParseCatalogRejects(t *testing.T) {
 		{"duplicate id", testHeader + "gb\tNintendo - Game Boy\t\t\t\t\ngb\tOther\t\t\t\t\n", testLayouts, "already on line 2"},
 		{"empty name", testHeader + "gb\t\t\t\t\t\n", testLayouts, "DAT name empty"},
 		{"padded name", testHeader + "gb\t Nintendo - Game Boy\t\t\t\t\n", testLayouts, "padded"},
+		{"punctuation name", testHeader + "gb\t- -\t\t\t\t\n", testLayouts, `DAT name "- -" has no letters`},
 		{"empty alias", testHeader + "gb\tNintendo - Game Boy\tGB;--\t\t\t\n", testLayouts, `alias "--"`},
 		{"folder with slash", testHeader + "gb\tNintendo - Game Boy\t\tgames/gb\t\t\n", testLayouts, "path separator"},
 		{"folder with colon", testHeader + "gb\tNintendo - Game Boy\t\tg:b\t\t\n", testLayouts, "FAT and exFAT reject"},
