@@ -558,6 +558,7 @@ func skip(t testing.TB, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv(RequireEnv) != "" {
 		t.Fatalf("%s (%s is set, so this is a failure)", msg, RequireEnv)
+		return
 	}
 	t.Skip(msg)
 }

@@ -3,9 +3,11 @@ package testfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -183,5 +185,48 @@ func TestUnescapeOctal(t *testing.T) {
 		if got := unescapeOctal(tt.in); got != tt.want {
 			t.Errorf("unescapeOctal(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// recorder is a testing.TB that records Skip and Fatal instead of stopping.
+type recorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recorder) Helper()                           {}
+func (r *recorder) Skip(args ...any)                  { r.skipped = fmt.Sprint(args...) }
+func (r *recorder) Fatalf(format string, args ...any) { r.failed = fmt.Sprintf(format, args...) }
+
+func TestSkipMessages(t *testing.T) {
+	tests := []struct {
+		name    string
+		require string
+		call    func(testing.TB)
+		want    string
+	}{
+		{"missing tool", "", func(tb testing.TB) { requireTool(tb, kindExFAT, "mkfs.nothing", "exfatprogs") },
+			"needs mkfs.nothing to mount exFAT: apt-get install exfatprogs"},
+		{"not root", "", func(tb testing.TB) { skip(tb, "needs root to mount %s: run as root, CI does", kindFAT32) },
+			"needs root to mount FAT32: run as root, CI does"},
+		{"required", "1", func(tb testing.TB) { requireTool(tb, kindFAT32, "fusefat-nothing", "fusefat") },
+			"needs fusefat-nothing to mount FAT32: apt-get install fusefat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(RequireEnv, tt.require)
+			r := &recorder{TB: t}
+			tt.call(r)
+			got := r.skipped
+			if tt.require != "" {
+				got = r.failed
+				if r.skipped != "" {
+					t.Errorf("skipped although %s is set: %q", RequireEnv, r.skipped)
+				}
+			}
+			if !strings.HasPrefix(got, tt.want) {
+				t.Errorf("message %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
