@@ -33,7 +33,10 @@ func Init(ctx context.Context, opts Options) (*Report, error) {
 		s.names = identityNames{}
 	}
 	rep.Created = t.Created
-	err = s.adopt(ctx, rep)
+	err = s.probe(ctx)
+	if err == nil {
+		err = s.adopt(ctx, rep)
+	}
 	if err == nil {
 		err = s.rememberTarget()
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // folderRun is one target folder's plan and its execution. Exactly one
@@ -151,12 +152,19 @@ func (s *Session) planFolder(u *unit, cp chan *copier, hashed *atomic.Int64) (*f
 }
 
 func (s *Session) sameTime(recorded, now int64) bool {
-	if recorded == now {
+	d := recorded - now
+	if d < 0 {
+		d = -d
+	}
+	if d <= int64(s.opts.ModifyWindow) {
 		return true
 	}
 	if s.opts.DSTTolerance {
-		d := recorded - now
-		return d == 3600e9 || d == -3600e9
+		d -= int64(time.Hour)
+		if d < 0 {
+			d = -d
+		}
+		return d <= int64(s.opts.ModifyWindow)
 	}
 	return false
 }

@@ -61,10 +61,16 @@ func classifyTargetErr(dir string, err error) error {
 	return err
 }
 
+// errSpaceUnknown: the filesystem reports no size (fusefat on some volumes).
+var errSpaceUnknown = errors.New("filesystem reports no size")
+
 func freeBytes(dir string) (uint64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	if st.Blocks == 0 {
+		return 0, fmt.Errorf("statfs %s: %w", dir, errSpaceUnknown)
 	}
 	return st.Bavail * uint64(st.Bsize), nil
 }

@@ -68,8 +68,16 @@ type Options struct {
 	// PerFileSync fsyncs each file instead of one syncfs per batch (FUSE
 	// targets, where syncfs does not reach the driver).
 	PerFileSync bool
+	// ModifyWindow is how far a target mtime may differ from the one
+	// recorded at install and still count as the same (the target's
+	// timestamp granularity).
+	ModifyWindow time.Duration
 	// DSTTolerance accepts a target mtime shifted by exactly one hour.
 	DSTTolerance bool
+	// Probe learns, once the target is opened, what its filesystem needs:
+	// it may set Names, MaxFileSize, PerFileSync and ModifyWindow. root is
+	// the target root, scratch a folder on it for probe files.
+	Probe func(ctx context.Context, root, scratch string, o *Options) error
 	// StateDir holds per-profile state (whether the first pass happened);
 	// empty: no state kept, the target may be created whenever it is missing.
 	StateDir string
@@ -121,6 +129,10 @@ func Open(ctx context.Context, opts Options) (*Session, error) {
 		return nil, err
 	}
 	s.target = t
+	if err := s.probe(ctx); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if t.Created && !opts.DryRun {
 		s.log.Info("created target", "profile", opts.Profile, "target", opts.Target)
 	}
@@ -129,6 +141,20 @@ func Open(ctx context.Context, opts Options) (*Session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// probe lets Options.Probe adapt the options to the target filesystem.
+func (s *Session) probe(ctx context.Context) error {
+	if s.opts.Probe == nil || (s.opts.DryRun && s.target.Created) {
+		return nil
+	}
+	if err := s.opts.Probe(ctx, s.target.Root, s.target.meta, &s.opts); err != nil {
+		return err
+	}
+	if s.opts.Names != nil {
+		s.names = s.opts.Names
+	}
+	return nil
 }
 
 // Close releases the target.

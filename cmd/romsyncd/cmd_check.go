@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/romsyncd/romsyncd/config"
+	"github.com/romsyncd/romsyncd/profiles"
+	"github.com/romsyncd/romsyncd/targetfs"
+)
+
+func newCheckConfigCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config",
+		Short: "Validate the configuration and print the resolved profiles and what their targets are",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runCheckConfig(c.Context(), g, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+}
+
+func runCheckConfig(ctx context.Context, g *globalFlags, w, stderr io.Writer) error {
+	cfg, err := loadConfig(g, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "config %s: %d profile(s), state in %s\n", cfg.File, len(cfg.Profiles), profiles.StateDir(cfg))
+	for i := range cfg.Profiles {
+		p := &cfg.Profiles[i]
+		if _, err := profiles.Layout(p); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("config %s: profiles[%d] (%s): %w", cfg.File, i, p.Name, err)}
+		}
+		fmt.Fprintf(w, "\nprofile %s\n", p.Name)
+		fmt.Fprintf(w, "  source:     %s%s\n", p.Source, pathState(p.Source, false))
+		fmt.Fprintf(w, "  target:     %s%s\n", p.Target, pathState(p.Target, true))
+		fmt.Fprintf(w, "  target fs:  %s\n", describeTarget(ctx, p))
+		fmt.Fprintf(w, "  mode:       %s (max_delete %s)\n", p.Mode, p.MaxDelete)
+		layout := p.Layout
+		if layout == "" {
+			layout = "none (library folder names kept)"
+		}
+		fmt.Fprintf(w, "  layout:     %s, unknown folders: %s\n", layout, p.Unknown)
+		if len(p.Only) > 0 {
+			fmt.Fprintf(w, "  only:       %s\n", strings.Join(p.Only, ", "))
+		}
+		if len(p.Platforms) > 0 {
+			keys := make([]string, 0, len(p.Platforms))
+			for k := range p.Platforms {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(w, "  platform:   %s -> %s\n", k, p.Platforms[k])
+			}
+		}
+		if len(p.Include) > 0 {
+			fmt.Fprintf(w, "  include:    %s\n", strings.Join(p.Include, " "))
+		}
+		if len(p.Exclude) > 0 {
+			fmt.Fprintf(w, "  exclude:    %s\n", strings.Join(p.Exclude, " "))
+		}
+		fmt.Fprintf(w, "  workers:    %d, verify: %t\n", p.Workers, p.Verify)
+		fmt.Fprintf(w, "  daemon:     watch %s, debounce %s, max_delay %s, poll_interval %s, rescan %s\n",
+			p.Watch, p.Debounce, p.MaxDelay, p.PollInterval, p.Rescan)
+	}
+	return nil
+}
+
+func pathState(p string, target bool) string {
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if mp, down, _ := targetfs.UnmountedFstabMount(p); down {
+			return fmt.Sprintf(" (missing: %s is not mounted)", mp)
+		}
+		return " (missing)"
+	case err != nil:
+		return " (" + err.Error() + ")"
+	case !st.IsDir():
+		return " (not a folder)"
+	}
+	if target {
+		if _, err := os.Stat(filepath.Join(p, ".romsyncd", "marker")); err != nil {
+			return " (no .romsyncd marker: run `romsyncd init`)"
+		}
+	}
+	return ""
+}
+
+// describeTarget probes the target filesystem when the target is adopted
+// (probe files go under its .romsyncd folder); otherwise it names the
+// filesystem the target would land on.
+func describeTarget(ctx context.Context, p *config.Profile) string {
+	meta := filepath.Join(p.Target, ".romsyncd")
+	if st, err := os.Stat(meta); err == nil && st.IsDir() {
+		info, err := targetfs.Probe(ctx, p.Target, meta)
+		if err != nil {
+			return "probe failed: " + err.Error()
+		}
+		return info.String()
+	}
+	m, err := targetfs.MountOf(p.Target)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return fmt.Sprintf("not probed yet (target not adopted); it lies on %s mounted at %s", m.FSType, m.MountPoint)
+}

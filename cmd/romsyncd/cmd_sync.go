@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/romsyncd/romsyncd/config"
+	"github.com/romsyncd/romsyncd/profiles"
+	"github.com/romsyncd/romsyncd/status"
+	romsync "github.com/romsyncd/romsyncd/sync"
+)
+
+type syncFlags struct {
+	profiles []string
+	dryRun   bool
+	json     bool
+	local    bool
+}
+
+func newSyncCmd(g *globalFlags) *cobra.Command {
+	f := &syncFlags{}
+	c := &cobra.Command{
+		Use:   "sync",
+		Short: "Run one verified pass per profile and exit (0 when every profile is in sync)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runSync(c.Context(), g, f, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	c.Flags().StringSliceVarP(&f.profiles, "profile", "p", nil, "profile to sync (repeatable; default: all)")
+	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "print the plan (copy/replace/delete/conflict per path) and change nothing")
+	c.Flags().BoolVar(&f.json, "json", false, "print one JSON object per profile")
+	c.Flags().BoolVar(&f.local, "no-daemon", false, "run the pass here even when a romsyncd daemon is running")
+	return c
+}
+
+// selectProfiles returns the named profiles, or all of them.
+func selectProfiles(cfg *config.Config, names []string) ([]*config.Profile, error) {
+	if len(names) == 0 {
+		out := make([]*config.Profile, len(cfg.Profiles))
+		for i := range cfg.Profiles {
+			out[i] = &cfg.Profiles[i]
+		}
+		return out, nil
+	}
+	var out []*config.Profile
+	for _, n := range names {
+		p, ok := cfg.Profile(n)
+		if !ok {
+			var all []string
+			for _, q := range cfg.Profiles {
+				all = append(all, q.Name)
+			}
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("config %s: no profile %q (profiles: %v)", cfg.File, n, all)}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(g, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "warn")
+	if err != nil {
+		return err
+	}
+	sel, err := selectProfiles(cfg, f.profiles)
+	if err != nil {
+		return err
+	}
+	// A running daemon owns the targets: ask it instead of racing it.
+	if !f.dryRun && !f.local {
+		if reps, ok, err := syncViaDaemon(ctx, cfg, f.profiles); ok {
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stderr, "romsyncd: the daemon ran the pass")
+			return printReports(reps, f, stdout)
+		}
+	}
+	tty := !f.json && isTerminal(stdout)
+	worst := exitOK
+	for _, p := range sel {
+		opts, err := profiles.Options(cfg, p, log)
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		opts.DryRun = f.dryRun
+		var bar *progressBar
+		if tty {
+			bar = newProgressBar(stdout, p.Name)
+			opts.Progress = bar
+		}
+		rep, perr := syncProfile(ctx, opts)
+		if bar != nil {
+			bar.clear()
+		}
+		if errors.Is(perr, context.Canceled) {
+			return perr
+		}
+		if err := printReport(rep, f, stdout); err != nil {
+			return err
+		}
+		code := exitOK
+		switch {
+		case perr != nil:
+			code = exitCode(perr)
+			if code == exitNotInSync || code == exitUsage {
+				code = exitRefused
+			}
+			fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(perr.Error()))
+		case !rep.InSync && !f.dryRun:
+			code = exitNotInSync
+		}
+		worst = max(worst, code)
+	}
+	if worst != exitOK {
+		return &exitError{code: worst}
+	}
+	return nil
+}
+
+// syncProfile runs one full pass of a profile.
+func syncProfile(ctx context.Context, opts romsync.Options) (*romsync.Report, error) {
+	s, err := romsync.Open(ctx, opts)
+	if err != nil {
+		rep := &romsync.Report{Profile: opts.Profile, Source: opts.Source, Target: opts.Target, DryRun: opts.DryRun, Error: err.Error(),
+			Conflicts: []romsync.Item{}, Skipped: []romsync.Item{}, Errors: []romsync.Item{}}
+		return rep, err
+	}
+	defer s.Close()
+	return s.Pass(ctx, romsync.Scope{All: true})
+}
+
+func syncViaDaemon(ctx context.Context, cfg *config.Config, names []string) ([]*romsync.Report, bool, error) {
+	sockets := status.ClientSockets()
+	if cfg.Socket != "" {
+		sockets = []string{cfg.Socket}
+	}
+	for _, sock := range sockets {
+		raw, err := status.RequestReconcile(ctx, sock, names)
+		if errors.Is(err, status.ErrNoDaemon) {
+			continue
+		}
+		if err != nil {
+			return nil, true, fmt.Errorf("daemon at %s: %w", sock, err)
+		}
+		var reps []*romsync.Report
+		for _, r := range raw {
+			var rep romsync.Report
+			if err := json.Unmarshal(r, &rep); err != nil {
+				return nil, true, fmt.Errorf("daemon at %s: bad report: %w", sock, err)
+			}
+			reps = append(reps, &rep)
+		}
+		return reps, true, nil
+	}
+	return nil, false, nil
+}
+
+func printReports(reps []*romsync.Report, f *syncFlags, w io.Writer) error {
+	worst := exitOK
+	for _, r := range reps {
+		if err := printReport(r, f, w); err != nil {
+			return err
+		}
+		switch {
+		case r.Error != "":
+			worst = max(worst, exitRefused)
+		case !r.InSync:
+			worst = max(worst, exitNotInSync)
+		}
+	}
+	if worst != exitOK {
+		return &exitError{code: worst}
+	}
+	return nil
+}
+
+func printReport(r *romsync.Report, f *syncFlags, w io.Writer) error {
+	if f.json {
+		data, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode report: %w", err)
+		}
+		_, err = fmt.Fprintf(w, "%s\n", data)
+		return err
+	}
+	return writeSummary(w, r)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,159 @@
+// Command romsyncd keeps ROM collections mirrored from a library to the SD
+// cards of handheld consoles: verified, atomic, and never touching what it
+// did not install.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/romsyncd/romsyncd/config"
+	romsync "github.com/romsyncd/romsyncd/sync"
+)
+
+// Exit codes; see the README.
+const (
+	exitOK          = 0
+	exitNotInSync   = 1 // the pass ran, but files were left out (conflicts, errors, busy, skipped)
+	exitUsage       = 2 // bad command line or configuration
+	exitRefused     = 3 // a profile could not run: target offline or full, source offline, too many deletions
+	exitInterrupted = 130
+)
+
+// exitError carries an exit code to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode maps an error to the process exit code, in one place.
+func exitCode(err error) int {
+	var ee *exitError
+	var ce *config.Error
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ce), errors.Is(err, config.ErrNotFound), errors.Is(err, errUsage):
+		return exitUsage
+	case refused(err):
+		return exitRefused
+	}
+	return exitNotInSync
+}
+
+var errUsage = errors.New("usage")
+
+func refused(err error) bool {
+	for _, e := range []error{romsync.ErrMarkerMissing, romsync.ErrTargetOffline, romsync.ErrTargetBusy,
+		romsync.ErrSourceOffline, romsync.ErrTargetFull, romsync.ErrTooManyDeletes, romsync.ErrWrongProfile} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+type globalFlags struct {
+	config   string
+	logLevel string
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "romsyncd",
+		Short:         "Mirror ROM libraries to handheld SD cards, verified and atomic",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "configuration file (default: $ROMSYNCD_CONFIG, $XDG_CONFIG_HOME/romsyncd/config.yaml, /etc/romsyncd/config.yaml)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (default: the config's log_level, else warn; info for run)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: err}
+	})
+	root.AddCommand(newSyncCmd(g), newInitCmd(g), newCheckConfigCmd(g), newLayoutsCmd(), newStatusCmd(g))
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(os.Stdout, os.Stderr)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	if err != nil && !isSilent(err) {
+		fmt.Fprintln(os.Stderr, "romsyncd: "+oneLine(err.Error()))
+	}
+	os.Exit(code)
+}
+
+// isSilent: the error was already reported in the command's output.
+func isSilent(err error) bool {
+	var ee *exitError
+	return errors.As(err, &ee) && ee.err == nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// loadConfig finds and loads the configuration, saying which file is used.
+func loadConfig(g *globalFlags, stderr io.Writer) (*config.Config, error) {
+	path := g.config
+	if path == "" {
+		p, from, err := config.DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+		fmt.Fprintf(stderr, "romsyncd: using config %s (%s)\n", path, from)
+	}
+	return config.Load(path)
+}
+
+// newLogger builds the process logger: text on stderr, no timestamps under
+// journald (it adds its own), quiet by default.
+func newLogger(w io.Writer, flag, fromConfig, fallback string) (*slog.Logger, error) {
+	level := flag
+	if level == "" {
+		level = fromConfig
+	}
+	if level == "" {
+		level = fallback
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("log level %q: use debug, info, warn or error", level)}
+	}
+	journal := os.Getenv("JOURNAL_STREAM") != ""
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if journal && len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}})
+	return slog.New(h), nil
+}

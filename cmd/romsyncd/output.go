@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	romsync "github.com/romsyncd/romsyncd/sync"
+)
+
+// writeSummary prints a human summary of one profile's pass.
+func writeSummary(w io.Writer, r *romsync.Report) error {
+	var b strings.Builder
+	state := "in sync"
+	switch {
+	case r.Error != "":
+		state = "NOT RUN: " + r.Error
+	case r.DryRun:
+		state = "dry run, nothing changed"
+		if len(r.Plan) == 0 {
+			state = "dry run: in sync"
+		}
+	case !r.InSync:
+		state = "NOT in sync"
+	}
+	if r.Created {
+		fmt.Fprintf(&b, "%s: created target %s\n", r.Profile, r.Target)
+	}
+	for _, fm := range r.Folders {
+		if r.DryRun || fm.Skip != "" {
+			if fm.Skip != "" {
+				fmt.Fprintf(&b, "  folder   %s: skipped (%s)\n", fm.Source, fm.Skip)
+			} else {
+				fmt.Fprintf(&b, "  folder   %s -> %s\n", fm.Source, fm.Target)
+			}
+		}
+	}
+	for _, p := range r.Plan {
+		line := fmt.Sprintf("  %-8s %s", p.Kind, p.Path)
+		if p.Source != "" && p.Source != p.Path {
+			line += " <- " + p.Source
+		}
+		if p.Reason != "" {
+			line += " (" + p.Reason + ")"
+		}
+		b.WriteString(line + "\n")
+	}
+	if !r.DryRun {
+		for _, c := range r.Conflicts {
+			fmt.Fprintf(&b, "  conflict %s: %s\n", c.Path, c.Reason)
+		}
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(&b, "  skipped  %s: %s\n", s.Path, s.Reason)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "  error    %s: %s\n", e.Path, e.Reason)
+	}
+	if r.DeletesHeld != "" {
+		fmt.Fprintf(&b, "  held     %s\n", r.DeletesHeld)
+	}
+	verb := "copied"
+	if r.DryRun {
+		verb = "to copy"
+	}
+	fmt.Fprintf(&b, "%s: %d %s (%s, %d replaced), %d deleted, %d unchanged, %d conflicts, %d skipped, %d errors in %s — %s\n",
+		r.Profile, r.Copied, verb, bytesText(r.CopiedBytes), r.Replaced, r.Deleted, r.Unchanged,
+		len(r.Conflicts), len(r.Skipped), len(r.Errors), durationText(time.Duration(r.DurationMS)*time.Millisecond), state)
+	if r.Adopted > 0 {
+		fmt.Fprintf(&b, "%s: adopted %d existing file(s)\n", r.Profile, r.Adopted)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func durationText(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

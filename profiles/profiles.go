@@ -1,0 +1,109 @@
+// Package profiles turns a configured profile into the sync engine's
+// options: the device layout, the probed target filesystem and the name
+// rules it needs, the deletion guard and the first-pass state.
+package profiles
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/romsyncd/romsyncd/config"
+	"github.com/romsyncd/romsyncd/names"
+	"github.com/romsyncd/romsyncd/platform"
+	romsync "github.com/romsyncd/romsyncd/sync"
+	"github.com/romsyncd/romsyncd/targetfs"
+)
+
+// Layout compiles the profile's device layout (nil when it has none and
+// selects nothing).
+func Layout(p *config.Profile) (*platform.Layout, error) {
+	if p.Layout == "" && len(p.Platforms) == 0 && len(p.Only) == 0 && p.Unknown != "skip" {
+		return nil, nil
+	}
+	unknown := platform.UnknownKeep
+	if p.Unknown == "skip" {
+		unknown = platform.UnknownSkip
+	}
+	l, err := platform.NewLayout(platform.Options{Layout: p.Layout, Overrides: p.Platforms, Only: p.Only, Unknown: unknown})
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	return l, nil
+}
+
+// StateDir is where per-profile state lives: the config's state_dir, else
+// $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/romsyncd, else
+// ~/.local/state/romsyncd (root without a home: /var/lib/romsyncd).
+func StateDir(cfg *config.Config) string {
+	if cfg.StateDir != "" {
+		return cfg.StateDir
+	}
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return strings.Split(d, ":")[0]
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "romsyncd")
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "/" {
+		return filepath.Join(home, ".local", "state", "romsyncd")
+	}
+	return "/var/lib/romsyncd"
+}
+
+// Options builds the engine's options for profile p.
+func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.Options, error) {
+	l, err := Layout(p)
+	if err != nil {
+		return romsync.Options{}, err
+	}
+	o := romsync.Options{
+		Profile: p.Name, Source: p.Source, Target: p.Target,
+		Delete: p.Mode == config.ModeMirror, Include: p.Include, Exclude: p.Exclude,
+		Workers: p.Workers, Verify: p.Verify, MaxDelete: p.MaxDelete,
+		DSTTolerance: p.DSTTolerance,
+		StateDir:     StateDir(cfg),
+		Unmounted:    targetfs.UnmountedFstabMount,
+		Logger:       log,
+	}
+	if l != nil {
+		o.MapPlatform = func(name string) (string, bool, string) {
+			folder, _, ok, reason := l.Map(name)
+			return folder, ok, reason
+		}
+	}
+	window := p.ModifyWindow
+	o.Probe = func(ctx context.Context, root, scratch string, o *romsync.Options) error {
+		info, err := targetfs.Probe(ctx, root, scratch)
+		if err != nil {
+			return fmt.Errorf("probe target %s: %w", root, err)
+		}
+		ApplyInfo(info, window, o)
+		log.Debug("target probed", "profile", p.Name, "target", root, "fs", info.String())
+		return nil
+	}
+	return o, nil
+}
+
+// ApplyInfo adapts the engine's options to a probed target filesystem.
+// window < 0 means "the target's own timestamp granularity".
+func ApplyInfo(info targetfs.Info, window time.Duration, o *romsync.Options) {
+	o.Names = names.Rules{FAT: info.FATNames, CaseInsensitive: info.CaseInsensitive,
+		MaxNameBytes: info.MaxNameBytes, ASCII: !info.Unicode}
+	if info.MaxFileSize > 0 {
+		o.MaxFileSize = info.MaxFileSize
+	}
+	// FUSE drivers do not see syncfs: every file is fsynced on its own.
+	o.PerFileSync = info.FUSE
+	if window < 0 {
+		window = info.MtimeGranularity
+		if window <= 1 {
+			window = 0
+		}
+	}
+	o.ModifyWindow = window
+}
