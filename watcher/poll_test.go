@@ -46,7 +46,7 @@ func newPollWatcher(t *testing.T, opts Options) *Watcher {
 func TestPollDetectsChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		root := t.TempDir()
-		for _, d := range []string{"create", "write", "samesize", "chmod", "remove", "rename"} {
+		for _, d := range []string{"create", "write", "samesize", "chmod", "remove", "rename", "replace"} {
 			writeFile(t, root, d+"/game.bin", "rom")
 		}
 		writeFile(t, root, "gone/sub/x.bin", "rom")
@@ -54,7 +54,7 @@ func TestPollDetectsChanges(t *testing.T) {
 		w := newPollWatcher(t, Options{Root: root, MaxDelay: time.Second})
 		stop := runInBubble(t, w, rec.emit)
 		defer stop()
-		assert.Equal(t, Stats{Polled: 9, Mode: "poll"}, w.Stats())
+		assert.Equal(t, Stats{Polled: 10, Mode: "poll"}, w.Stats())
 
 		old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 		for _, tc := range []struct {
@@ -72,6 +72,16 @@ func TestPollDetectsChanges(t *testing.T) {
 			{"rename", func() {
 				require.NoError(t, os.Rename(filepath.Join(root, "rename/game.bin"), filepath.Join(root, "rename/b.bin")))
 			}, []string{"rename"}},
+			{"replaced by a rename, same size and mtime", func() {
+				// What a copy tool's temp file + rename leaves: only the
+				// inode and ctime tell it apart.
+				p := filepath.Join(root, "replace/game.bin")
+				fi, err := os.Stat(p)
+				require.NoError(t, err)
+				writeFile(t, root, "replace/.tmp", "ROM")
+				require.NoError(t, os.Chtimes(filepath.Join(root, "replace/.tmp"), fi.ModTime(), fi.ModTime()))
+				require.NoError(t, os.Rename(filepath.Join(root, "replace/.tmp"), p))
+			}, []string{"replace"}},
 			{"new tree", func() { writeFile(t, root, "a/b/c/f", "x") }, []string{".", "a", "a/b", "a/b/c"}},
 			{"removed tree", func() { require.NoError(t, os.RemoveAll(filepath.Join(root, "gone"))) }, []string{".", "gone", "gone/sub"}},
 		} {
@@ -85,7 +95,7 @@ func TestPollDetectsChanges(t *testing.T) {
 			}
 			assert.Equal(t, tc.want, got, tc.name)
 		}
-		assert.Equal(t, Stats{Polled: 10, Mode: "poll"}, w.Stats(), "a, a/b, a/b/c added; gone, gone/sub dropped")
+		assert.Equal(t, Stats{Polled: 11, Mode: "poll"}, w.Stats(), "a, a/b, a/b/c added; gone, gone/sub dropped")
 	})
 }
 

@@ -153,7 +153,7 @@ func (r *run) loop(ctx context.Context) error {
 				armed = time.Time{}
 			}
 		} else if !next.Equal(armed) {
-			timer.Reset(next.Sub(now))
+			timer.Reset(time.Until(next)) // not next.Sub(now): emit may have taken a while
 			armed = next
 		}
 
