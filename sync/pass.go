@@ -280,9 +280,18 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 		cp <- newCopier(s.opts.Source, s.opts.PerFileSync, s.opts.MaxFileSize, &hashed)
 	}
 	// Plan every folder first, so the progress bar knows the total and the
-	// deletion guard sees the whole pass.
+	// deletion guard sees the whole pass. Moves inside the library become
+	// moves on the target here, before any worker owns a folder.
+	var renames *renameIndex
+	if !s.opts.DryRun {
+		renames = s.buildRenameIndex()
+	}
+	renameBuf := make([]byte, bufSize)
 	for _, u := range units {
 		fr, perr := s.planFolder(u, cp, &hashed)
+		if perr == nil {
+			perr = s.tryRenames(fr, renames, renameBuf, &hashed, rep)
+		}
 		if perr != nil {
 			if targetFatal(perr) {
 				return perr

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -446,4 +447,38 @@ func TestLockKeepsASecondRunOut(t *testing.T) {
 	defer s.Close()
 	_, err = Open(context.Background(), e.opts)
 	require.True(t, errors.Is(err, ErrTargetBusy), "%v", err)
+}
+
+func TestMovesInTheLibraryAreMovesOnTheTarget(t *testing.T) {
+	e := newEnv(t)
+	big := strings.Repeat("0123456789abcdef", 4<<20) // 64 MiB
+	writeTree(t, e.src, map[string]string{"psx/Game (USA).bin": big, "gb/a.gb": "a"})
+	e.mustPass(t)
+	ino := func(p string) uint64 {
+		info, err := os.Stat(p)
+		require.NoError(t, err)
+		return info.Sys().(*syscall.Stat_t).Ino
+	}
+	before := ino(filepath.Join(e.dst, "psx/Game (USA).bin"))
+
+	// Rename inside the folder and move the other file across folders.
+	require.NoError(t, os.MkdirAll(filepath.Join(e.src, "psx/Game (USA)"), 0o755))
+	require.NoError(t, os.Rename(filepath.Join(e.src, "psx/Game (USA).bin"), filepath.Join(e.src, "psx/Game (USA)/Game (USA) (Track 1).bin")))
+	require.NoError(t, os.MkdirAll(filepath.Join(e.src, "gbc"), 0o755))
+	require.NoError(t, os.Rename(filepath.Join(e.src, "gb/a.gb"), filepath.Join(e.src, "gbc/a.gb")))
+	r := e.mustPass(t)
+	assert.Equal(t, 2, r.Renamed)
+	assert.Equal(t, 0, r.Copied)
+	assert.Equal(t, 0, r.Deleted)
+	assert.Equal(t, int64(len(big)+1), r.HashedBytes, "the library file is read once to prove identity, nothing else")
+	assert.Equal(t, map[string]string{"psx/Game (USA)/Game (USA) (Track 1).bin": big, "gbc/a.gb": "a"}, readTree(t, e.dst))
+	assert.Equal(t, before, ino(filepath.Join(e.dst, "psx/Game (USA)/Game (USA) (Track 1).bin")), "moved, not copied")
+
+	r = e.mustPass(t)
+	assert.True(t, r.InSync)
+	assert.Zero(t, r.HashedBytes)
+	// The moved files are owned under their new names.
+	require.NoError(t, os.Remove(filepath.Join(e.src, "gbc/a.gb")))
+	r = e.mustPass(t)
+	assert.Equal(t, 1, r.Deleted)
 }

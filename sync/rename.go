@@ -1,0 +1,173 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+)
+
+// A file moved or renamed in the library is moved on the target instead of
+// being copied again, when romsyncd can prove it is the same file: same
+// size and mtime as an installed file whose library path is gone, and the
+// same content hash (the library file is read once, never written twice).
+
+type renameSig struct{ size, mtime int64 }
+
+type renameRef struct{ dir, name string }
+
+// renameIndex finds installed files by library size and mtime. It is built
+// once per pass, from the manifests, before any worker runs.
+type renameIndex struct {
+	bySig map[renameSig][]renameRef
+}
+
+func (s *Session) buildRenameIndex() *renameIndex {
+	t := s.target
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	idx := &renameIndex{bySig: map[renameSig][]renameRef{}}
+	for dir, f := range t.folders {
+		for name, e := range f.Files {
+			if !e.installed() || e.Pending != nil || e.SrcSize == 0 {
+				continue
+			}
+			k := renameSig{e.SrcSize, e.SrcMtime}
+			idx.bySig[k] = append(idx.bySig[k], renameRef{dir, name})
+		}
+	}
+	return idx
+}
+
+// tryRenames turns planned copies of new files into moves of installed
+// files where possible. It runs while planning, before the workers start,
+// so it may touch two folders.
+func (s *Session) tryRenames(fr *folderRun, idx *renameIndex, buf []byte, hashed *atomic.Int64, rep *Report) error {
+	if idx == nil || len(idx.bySig) == 0 || s.opts.DryRun {
+		return nil
+	}
+	kept := fr.plan.Actions[:0]
+	for _, a := range fr.plan.Actions {
+		if a.Kind != KindCopy || a.Reason != "new" || a.Src == nil {
+			kept = append(kept, a)
+			continue
+		}
+		moved, err := s.tryRename(fr, a, idx, buf, hashed)
+		if err != nil {
+			return err
+		}
+		if !moved {
+			kept = append(kept, a)
+			continue
+		}
+		rep.add(func(r *Report) { r.Renamed++ })
+	}
+	fr.plan.Actions = kept
+	return nil
+}
+
+func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byte, hashed *atomic.Int64) (bool, error) {
+	sig := renameSig{a.Src.Size, a.Src.Mtime}
+	refs := idx.bySig[sig]
+	if len(refs) == 0 {
+		return false, nil
+	}
+	t := s.target
+	var hash Hash
+	hashed2 := false
+	for i, ref := range refs {
+		t.mu.Lock()
+		old := t.folders[ref.dir]
+		var e *Entry
+		if old != nil {
+			e = old.Files[ref.name]
+		}
+		t.mu.Unlock()
+		if e == nil || !e.installed() {
+			continue
+		}
+		// The installed file's library path must be gone: otherwise this is
+		// a copy, not a move.
+		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		oldDir, err := safeDir(t.Root, ref.dir)
+		if err != nil {
+			continue
+		}
+		oldPath := filepath.Join(oldDir, ref.name)
+		info, err := os.Lstat(oldPath)
+		if err != nil || !info.Mode().IsRegular() || info.Size() != e.Target.Size || !s.sameTime(e.Target.Mtime, info.ModTime().UnixNano()) {
+			continue
+		}
+		if !hashed2 {
+			h, n, err := hashFile(filepath.Join(s.opts.Source, filepath.FromSlash(a.Src.Rel)), buf, hashed)
+			if err != nil || n != a.Src.Size {
+				return false, nil // the copy will report a read problem
+			}
+			hash, hashed2 = h, true
+		}
+		if hash != e.Target.Hash {
+			continue
+		}
+		if err := s.moveInstalled(fr, a, ref, old, e, oldPath, hash); err != nil {
+			return false, err
+		}
+		idx.bySig[sig] = append(refs[:i:i], refs[i+1:]...)
+		return true, nil
+	}
+	return false, nil
+}
+
+// moveInstalled moves an installed file to its new name, recording the
+// move as pending first so a crash in between never orphans the file.
+func (s *Session) moveInstalled(fr *folderRun, a action, ref renameRef, old *Folder, e *Entry, oldPath string, hash Hash) error {
+	t := s.target
+	nf := t.folder(fr.u.Dir)
+	if err := fr.ensureDir(s, nf); err != nil {
+		return err
+	}
+	newPath := filepath.Join(fr.abs, a.Name)
+	s.setEntry(nf, a.Name, &Entry{Pending: &PendingInstall{Source: a.Src.Rel, SrcSize: a.Src.Size, SrcMtime: a.Src.Mtime, Size: e.Target.Size, Hash: hash}})
+	if err := t.saveManifestLocked(nf, true); err != nil {
+		return classifyTargetErr(fr.abs, err)
+	}
+	if err := renameNoReplace(oldPath, newPath); err != nil {
+		s.setEntry(nf, a.Name, nil)
+		if serr := t.saveManifestLocked(nf, false); serr != nil {
+			return classifyTargetErr(fr.abs, serr)
+		}
+		if cerr := classifyTargetErr(fr.abs, err); targetFatal(cerr) {
+			return cerr
+		}
+		s.log.Debug("rename on target failed, copying instead", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(fr.u.Dir, a.Name), "err", err)
+		return nil
+	}
+	if err := fsyncDir(fr.abs); err != nil {
+		return classifyTargetErr(fr.abs, err)
+	}
+	if oldDir := filepath.Dir(oldPath); oldDir != fr.abs {
+		if err := fsyncDir(oldDir); err != nil {
+			return classifyTargetErr(oldDir, err)
+		}
+	}
+	info, err := os.Lstat(newPath)
+	if err != nil {
+		return classifyTargetErr(fr.abs, fmt.Errorf("stat %s: %w", newPath, err))
+	}
+	s.setEntry(nf, a.Name, &Entry{Source: a.Src.Rel, SrcSize: a.Src.Size, SrcMtime: a.Src.Mtime,
+		Target: Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: hash}})
+	s.setEntry(old, ref.name, nil)
+	if err := t.saveManifestLocked(nf, false); err != nil {
+		return classifyTargetErr(fr.abs, err)
+	}
+	if old != nf {
+		if err := t.saveManifestLocked(old, false); err != nil {
+			return classifyTargetErr(fr.abs, err)
+		}
+	}
+	s.log.Debug("renamed", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(fr.u.Dir, a.Name))
+	return nil
+}
