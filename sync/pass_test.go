@@ -310,7 +310,7 @@ func TestEmptyOrMissingSourceDeletesNothing(t *testing.T) {
 type countLimit int
 
 func (c countLimit) Allows(n, _ int) bool { return n <= int(c) }
-func (c countLimit) String() string      { return "count" }
+func (c countLimit) String() string       { return "count" }
 
 func TestMaxDeleteRefusesThePassDeletions(t *testing.T) {
 	e := newEnv(t)
