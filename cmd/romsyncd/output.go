@@ -24,7 +24,10 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 	case !r.InSync:
 		state = "NOT in sync"
 	}
-	if r.Created {
+	switch {
+	case r.Created && r.DryRun:
+		fmt.Fprintf(&b, "%s: would create target %s\n", r.Profile, r.Target)
+	case r.Created:
 		fmt.Fprintf(&b, "%s: created target %s\n", r.Profile, r.Target)
 	}
 	for _, fm := range r.Folders {
@@ -60,12 +63,27 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 	if r.DeletesHeld != "" {
 		fmt.Fprintf(&b, "  held     %s\n", r.DeletesHeld)
 	}
-	verb := "copied"
+	copied, bytes, replaced, deleted := r.Copied, r.CopiedBytes, r.Replaced, r.Deleted
+	verb, delVerb := "copied", "deleted"
 	if r.DryRun {
-		verb = "to copy"
+		// A dry run copies nothing: count what its plan would do.
+		copied, bytes, replaced, deleted = 0, 0, 0, 0
+		for _, p := range r.Plan {
+			switch p.Kind {
+			case romsync.KindCopy, romsync.KindReplace:
+				copied++
+				bytes += p.Bytes
+				if p.Kind == romsync.KindReplace {
+					replaced++
+				}
+			case romsync.KindDelete:
+				deleted++
+			}
+		}
+		verb, delVerb = "to copy", "to delete"
 	}
-	fmt.Fprintf(&b, "%s: %d %s (%s, %d replaced), %d deleted, %d unchanged, %d conflicts, %d skipped, %d errors in %s — %s\n",
-		r.Profile, r.Copied, verb, bytesText(r.CopiedBytes), r.Replaced, r.Deleted, r.Unchanged,
+	fmt.Fprintf(&b, "%s: %d %s (%s, %d replaced), %d %s, %d unchanged, %d conflicts, %d skipped, %d errors in %s — %s\n",
+		r.Profile, copied, verb, bytesText(bytes), replaced, deleted, delVerb, r.Unchanged,
 		len(r.Conflicts), len(r.Skipped), len(r.Errors), durationText(time.Duration(r.DurationMS)*time.Millisecond), state)
 	if r.Adopted > 0 {
 		fmt.Fprintf(&b, "%s: adopted %d existing file(s)\n", r.Profile, r.Adopted)
