@@ -35,7 +35,7 @@ func newSyncCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	c.Flags().StringSliceVarP(&f.profiles, "profile", "p", nil, "profile to sync (repeatable; default: all)")
-	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "print the plan (copy/replace/delete/conflict per path) and change nothing")
+	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "print the plan (copy/replace/delete/conflict per path) and change nothing; exit 1 when it is not empty")
 	c.Flags().BoolVar(&f.json, "json", false, "print one JSON object per profile")
 	c.Flags().BoolVar(&f.local, "no-daemon", false, "run the pass here even when a romsyncd daemon is running")
 	return c
@@ -119,7 +119,7 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 				code = exitRefused
 			}
 			fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(perr.Error()))
-		case !rep.InSync && !f.dryRun:
+		case !rep.InSync:
 			code = exitNotInSync
 		}
 		worst = max(worst, code)
