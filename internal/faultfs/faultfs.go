@@ -103,6 +103,7 @@ type FS struct {
 	logf    func(format string, args ...any)
 
 	server *fuse.Server
+	conn   uint64        // FUSE connection number: the device of the mount
 	stop   chan struct{} // closed when unmounting starts: delays end
 	served chan struct{} // closed when the serve loop has returned
 

@@ -48,8 +48,10 @@ func wrapHandle(ctx context.Context, n *node, fh fs.FileHandle, openFlags uint32
 	}, 0
 }
 
-// PassthroughFd refuses FUSE passthrough. With a backing file registered the
-// kernel would read and write it directly, and no fault could be injected.
+// PassthroughFd refuses FUSE passthrough, which go-fuse otherwise registers
+// for every loopback file when running as root. With a backing file the
+// kernel serves the file itself wherever direct I/O does not take precedence
+// (mmap today), and those accesses would bypass every fault.
 func (h *handle) PassthroughFd() (int, bool) {
 	return -1, false
 }

@@ -1,12 +1,12 @@
 package faultfs
 
 import (
-	"errors"
 	"fmt"
 	"log"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,9 +18,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// How long the cleanup of a mount waits for open files to be closed before
-// it detaches the mount lazily, and then for the serve loop to return.
-const (
+// How long the cleanup of a mount retries the unmount while a file on it is
+// still open before it detaches it lazily, and waits for the serve loop.
+// Variables so that the test of that path does not take seconds.
+var (
 	unmountPatience = 5 * time.Second
 	servePatience   = 10 * time.Second
 )
@@ -75,11 +76,13 @@ func Mount(tb testing.TB, backing string, opts Options) *FS {
 		NegativeTimeout: &zero,
 		Logger:          logger,
 		MountOptions: fuse.MountOptions{
-			FsName:      abs,
-			Name:        "romsyncd-faultfs",
-			DirectMount: true,
-			Debug:       opts.Debug,
-			Logger:      logger,
+			FsName: abs,
+			Name:   "romsyncd-faultfs",
+			// Mount and unmount with mount(2) and umount(2): no
+			// fusermount child forked from a process that serves FUSE.
+			DirectMountStrict: true,
+			Debug:             opts.Debug,
+			Logger:            logger,
 		},
 	}
 	server, err := fuse.NewServer(fs.NewNodeFS(root, fsOpts), dir, &fsOpts.MountOptions)
@@ -100,6 +103,11 @@ func Mount(tb testing.TB, backing string, opts Options) *FS {
 		}
 		tb.Fatalf("faultfs: mount %s on %s: %v", abs, dir, err)
 	}
+	var mst syscall.Stat_t
+	if err := syscall.Stat(dir, &mst); err != nil {
+		tb.Errorf("faultfs: mount %s on %s: %v", abs, dir, err)
+	}
+	f.conn = uint64(unix.Major(mst.Dev))<<20 | uint64(unix.Minor(mst.Dev))
 	tb.Cleanup(func() {
 		f.unmount(tb)
 		logs.close()
@@ -120,9 +128,9 @@ func skipUnlessFUSE(tb testing.TB) {
 	dev.Close()
 }
 
-// unmount unmounts f, retrying while files on it are still open; after
-// unmountPatience it detaches the mount lazily. Then it waits for the serve
-// loop.
+// unmount unmounts f, retrying while files on it are still open. After
+// unmountPatience it reports the open file as a test error, detaches the
+// mount and aborts its FUSE connection, so that the serve loop ends anyway.
 func (f *FS) unmount(tb testing.TB) {
 	tb.Helper()
 	close(f.stop)
@@ -133,9 +141,12 @@ func (f *FS) unmount(tb testing.TB) {
 			break
 		}
 		if time.Now().After(deadline) {
-			tb.Errorf("faultfs: unmount %s: %v; detaching it lazily (a file on it is still open)", f.dir, err)
-			if err := unix.Unmount(f.dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			tb.Errorf("faultfs: unmount %s: %v; detaching it and aborting its connection (a file on it is still open)", f.dir, err)
+			if err := unix.Unmount(f.dir, unix.MNT_DETACH); err != nil {
 				tb.Errorf("faultfs: detach %s: %v", f.dir, err)
+			}
+			if err := f.abort(); err != nil {
+				tb.Errorf("faultfs: %v", err)
 			}
 			break
 		}
@@ -144,8 +155,28 @@ func (f *FS) unmount(tb testing.TB) {
 	select {
 	case <-f.served:
 	case <-time.After(servePatience):
-		tb.Errorf("faultfs: %s still served %v after unmount: a file on it is still open", f.dir, servePatience)
+		tb.Errorf("faultfs: %s still served %v after unmount", f.dir, servePatience)
 	}
+}
+
+// abort aborts the FUSE connection of f through a private mount of fusectl:
+// the serve loop reads ENODEV and returns, and files still open on the mount
+// fail with ENOTCONN.
+func (f *FS) abort() error {
+	ctl, err := os.MkdirTemp("", "faultfs-fusectl-")
+	if err != nil {
+		return fmt.Errorf("abort %s: %w", f.dir, err)
+	}
+	defer os.Remove(ctl)
+	if err := unix.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil {
+		return fmt.Errorf("abort %s: mount fusectl on %s: %w", f.dir, ctl, err)
+	}
+	defer unix.Unmount(ctl, 0)
+	p := filepath.Join(ctl, strconv.FormatUint(f.conn, 10), "abort")
+	if err := os.WriteFile(p, []byte("1"), 0); err != nil {
+		return fmt.Errorf("abort %s: %w", f.dir, err)
+	}
+	return nil
 }
 
 // testLog sends go-fuse's log lines to the test log while the test runs, and
