@@ -249,6 +249,7 @@ func (s *Session) Pass(ctx context.Context, scope Scope) (*Report, error) {
 	if err != nil {
 		rep.Error = err.Error()
 	}
+	s.target.Created = false // reported once, by the session's first pass
 	rep.finish(start)
 	return rep, err
 }

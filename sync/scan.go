@@ -44,6 +44,12 @@ func alwaysSkipped(name string, isDir bool) bool {
 	return false
 }
 
+// Skipped reports whether a library path is never copied whatever the
+// profile says (the watcher leaves such names out too).
+func Skipped(rel string, isDir bool) bool {
+	return alwaysSkipped(path.Base(rel), isDir)
+}
+
 // filter decides which library paths a profile copies.
 type filter struct {
 	include, exclude []string

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/romsyncd/romsyncd/daemon"
+)
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run as a daemon: watch every profile's library and keep its target mirrored (SIGHUP reloads, SIGTERM stops)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runDaemon(c.Context(), g, c.ErrOrStderr())
+		},
+	}
+}
+
+func runDaemon(ctx context.Context, g *globalFlags, stderr io.Writer) error {
+	cfg, err := loadConfig(g, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "info")
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// A stop signal ends the daemon cleanly: exit 0.
+	err = daemon.Run(ctx, cfg, daemon.Options{ConfigPath: cfg.File, Logger: log, Reload: hup})
+	if err != nil {
+		return &exitError{code: exitRefused, err: err}
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+// Package daemon runs `romsyncd run`: one runner per profile turns the
+// watcher's dirty folders into passes of the sync engine, keeps each target
+// mirrored across card removals and library outages, reloads its
+// configuration on SIGHUP, and reports through the control socket, systemd
+// notifications and optional Prometheus metrics.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/romsyncd/romsyncd/config"
+	"github.com/romsyncd/romsyncd/metrics"
+	"github.com/romsyncd/romsyncd/status"
+)
+
+// Options configure a daemon.
+type Options struct {
+	ConfigPath string
+	Logger     *slog.Logger
+	// Reload receives SIGHUP: reload the configuration.
+	Reload <-chan os.Signal
+	// RetryInterval is how often an offline target or source is checked
+	// again (default 5 s).
+	RetryInterval time.Duration
+}
+
+// Daemon is a running `romsyncd run`.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics.Metrics
+
+	mu      stdsync.Mutex
+	cfg     *config.Config
+	runners map[string]*runner
+	wg      stdsync.WaitGroup // runners
+}
+
+// Run loads the configuration and runs every profile until ctx is done.
+// It returns nil after a clean stop, or an error if it cannot start.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = 5 * time.Second
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, cfg: cfg, runners: map[string]*runner{}}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	sock := cfg.Socket
+	if sock == "" {
+		sock = status.DefaultSocket()
+	}
+	srv, err := status.Listen(sock)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if cfg.MetricsListen != "" {
+		d.metrics = metrics.New()
+	}
+
+	var svc stdsync.WaitGroup // the daemon's own goroutines
+	sctx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	svc.Go(func() {
+		if err := srv.Serve(sctx, d); err != nil {
+			d.log.Error("control socket stopped", "socket", sock, "err", err)
+		}
+	})
+	if d.metrics != nil {
+		svc.Go(func() {
+			if err := d.metrics.Serve(sctx, cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+				d.log.Error("metrics server stopped", "listen", cfg.MetricsListen, "err", err)
+			}
+		})
+	}
+	if wd, err := sdaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		svc.Go(func() { d.watchdog(sctx, wd) })
+	}
+
+	d.mu.Lock()
+	for i := range cfg.Profiles {
+		d.startLocked(ctx, cfg.Profiles[i])
+	}
+	d.mu.Unlock()
+	d.log.Info("romsyncd running", "config", cfg.File, "profiles", len(cfg.Profiles), "socket", sock)
+	d.waitReady(ctx)
+	notify("READY=1\nSTATUS=" + d.summary())
+
+	statusTick := time.NewTicker(10 * time.Second)
+	defer statusTick.Stop()
+	lastStatus := ""
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-opts.Reload:
+			notify("RELOADING=1\nMONOTONIC_USEC=" + sdaemon.SdNotifyMonotonicUsec())
+			d.reload(ctx)
+			notify("READY=1\nSTATUS=" + d.summary())
+		case <-statusTick.C:
+			if s := d.summary(); s != lastStatus {
+				notify("STATUS=" + s)
+				lastStatus = s
+			}
+		}
+	}
+	notify("STOPPING=1")
+	d.log.Info("stopping")
+	d.mu.Lock()
+	for _, r := range d.runners {
+		r.stop()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	stopServices()
+	svc.Wait()
+	d.log.Info("stopped")
+	return nil
+}
+
+func notify(state string) {
+	_, _ = sdaemon.SdNotify(false, state)
+}
+
+func (d *Daemon) watchdog(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			notify("WATCHDOG=1")
+		}
+	}
+}
+
+// startLocked starts a runner for profile p; d.mu is held.
+func (d *Daemon) startLocked(ctx context.Context, p config.Profile) {
+	r := newRunner(d.cfg, p, d.log, d.metrics, d.opts.RetryInterval)
+	d.runners[p.Name] = r
+	rctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	d.wg.Go(func() {
+		defer close(r.done)
+		r.run(rctx)
+	})
+}
+
+// waitReady waits until every runner has set its watches (or given up for
+// now because its source is offline), so READY=1 means "changes are seen".
+func (d *Daemon) waitReady(ctx context.Context) {
+	d.mu.Lock()
+	rs := make([]*runner, 0, len(d.runners))
+	for _, r := range d.runners {
+		rs = append(rs, r)
+	}
+	d.mu.Unlock()
+	for _, r := range rs {
+		select {
+		case <-r.ready:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// reload applies a new configuration: profiles added, removed or changed
+// take effect; an invalid file is logged and the running config kept.
+func (d *Daemon) reload(ctx context.Context) {
+	cfg, err := config.Load(d.cfg.File)
+	if err != nil {
+		d.log.Error("reload failed; the running configuration stays", "err", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cfg.Socket != d.cfg.Socket || cfg.MetricsListen != d.cfg.MetricsListen {
+		d.log.Warn("socket and metrics_listen changes take effect after a restart")
+	}
+	want := map[string]config.Profile{}
+	for _, p := range cfg.Profiles {
+		want[p.Name] = p
+	}
+	var stopped []*runner
+	for name, r := range d.runners {
+		if p, ok := want[name]; ok && reflect.DeepEqual(p, r.profile) && cfg.StateDir == d.cfg.StateDir {
+			continue
+		}
+		r.stop()
+		stopped = append(stopped, r)
+		delete(d.runners, name)
+	}
+	for _, r := range stopped {
+		<-r.done
+		if d.metrics != nil {
+			d.metrics.Forget(r.profile.Name)
+		}
+	}
+	d.cfg = cfg
+	added := 0
+	for _, p := range cfg.Profiles {
+		if _, ok := d.runners[p.Name]; !ok {
+			d.startLocked(ctx, p)
+			added++
+		}
+	}
+	d.log.Info("configuration reloaded", "profiles", len(cfg.Profiles), "restarted_or_added", added, "removed_or_changed", len(stopped))
+}
+
+// summary is the one-line STATUS= for systemd.
+func (d *Daemon) summary() string {
+	st := d.Status()
+	counts := map[string]int{}
+	for _, s := range st {
+		counts[s.State]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	return fmt.Sprintf("%d profile(s): %s", len(st), strings.Join(parts, ", "))
+}
+
+// Status implements status.Provider.
+func (d *Daemon) Status() []status.ProfileStatus {
+	d.mu.Lock()
+	rs := make([]*runner, 0, len(d.runners))
+	for _, r := range d.runners {
+		rs = append(rs, r)
+	}
+	d.mu.Unlock()
+	out := make([]status.ProfileStatus, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.status())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Reconcile implements status.Provider: a full pass of the named profiles
+// (all when empty), waited for.
+func (d *Daemon) Reconcile(ctx context.Context, names []string) ([]json.RawMessage, error) {
+	d.mu.Lock()
+	var rs []*runner
+	if len(names) == 0 {
+		for _, r := range d.runners {
+			rs = append(rs, r)
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].profile.Name < rs[j].profile.Name })
+	} else {
+		for _, n := range names {
+			r, ok := d.runners[n]
+			if !ok {
+				d.mu.Unlock()
+				return nil, fmt.Errorf("the daemon runs no profile %q", n)
+			}
+			rs = append(rs, r)
+		}
+	}
+	d.mu.Unlock()
+	waits := make([]chan json.RawMessage, len(rs))
+	for i, r := range rs {
+		waits[i] = r.requestFull()
+	}
+	out := make([]json.RawMessage, len(rs))
+	for i, w := range waits {
+		select {
+		case out[i] = <-w:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if out[i] == nil {
+			return nil, errors.New("the daemon stopped before the pass finished")
+		}
+	}
+	return out, nil
+}
