@@ -1,0 +1,235 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/romsyncd/romsyncd/internal/faultfs"
+	"github.com/romsyncd/romsyncd/internal/testfs"
+)
+
+// realEnv is a library on the test's disk mirrored to a target folder on a
+// real filesystem mounted for the test.
+type realEnv struct {
+	src, dst string
+	h        *history
+	user     map[string]string // files the user put on the target
+	opts     Options
+}
+
+func newRealEnv(t *testing.T, target string) *realEnv {
+	t.Helper()
+	base := t.TempDir()
+	e := &realEnv{src: filepath.Join(base, "library"), dst: target, h: newHistory(), user: map[string]string{}}
+	require.NoError(t, os.MkdirAll(e.src, 0o755))
+	e.opts = Options{Profile: "real", Source: e.src, Target: e.dst, Delete: true, Workers: 2, Verify: true,
+		StateDir: filepath.Join(base, "state")}
+	return e
+}
+
+func (e *realEnv) lib(t *testing.T, rel string, data []byte) {
+	t.Helper()
+	e.h.write(t, e.src, rel, data, time.Time{})
+}
+
+func (e *realEnv) userFile(t *testing.T, rel, data string) {
+	t.Helper()
+	p := filepath.Join(e.dst, filepath.FromSlash(rel))
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(data), 0o644))
+	e.user[rel] = data
+}
+
+func (e *realEnv) check(t *testing.T) {
+	t.Helper()
+	checkTarget(t, e.dst, e.h, e.user, false)
+}
+
+func (e *realEnv) converged(t *testing.T) {
+	t.Helper()
+	checkConverged(t, e.dst, libraryFiles(t, e.src), e.user)
+}
+
+// TestFullTargetStopsAndConvergesOnceThereIsRoom: a library larger than the
+// card's free space stops the pass with ErrTargetFull and a message that
+// says how much was needed and how much there is; nothing half-written is
+// left, and once the user frees room the next pass converges.
+func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
+	mnt := testfs.Tmpfs(t, "8m")
+	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+	e.lib(t, "nes/small.nes", content("small", 40<<10))
+	e.lib(t, "nes/empty.nes", nil)
+	r := mustRun(t, e.opts)
+	require.True(t, r.InSync, "%+v", r)
+
+	// The user fills the card, then the library grows past what is left.
+	e.userFile(t, "Imgs/covers.bin", string(content("covers", 3<<20)))
+	e.userFile(t, "gb/Tetris.srm", "save")
+	for _, n := range []string{"a", "b", "c"} {
+		e.lib(t, "gb/"+n+".gb", content(n, 2<<20))
+	}
+	r, err := runPass(context.Background(), t, e.opts)
+	require.ErrorIs(t, err, ErrTargetFull)
+	msg := err.Error()
+	assert.Regexp(t, `target full: need [0-9.]+ [KMG]?i?B .*have [0-9.]+ [KMG]?i?B`, msg)
+	assert.Equal(t, msg, r.Error)
+	assert.False(t, r.InSync)
+	e.check(t)
+
+	// The user deletes the covers: the next pass has room and converges.
+	require.NoError(t, os.Remove(filepath.Join(e.dst, "Imgs/covers.bin")))
+	delete(e.user, "Imgs/covers.bin")
+	r = mustRun(t, e.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	e.converged(t)
+}
+
+// TestENOSPCWhileWriting: the free-space check passed, then another writer
+// took the space while the file was being written; the write fails with
+// ENOSPC, the pass stops with ErrTargetFull, and no temp file is left.
+func TestENOSPCWhileWriting(t *testing.T) {
+	mnt := testfs.Tmpfs(t, "16m")
+	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+	e.opts.Workers = 1
+	e.lib(t, "gb/old.gb", content("old", 100<<10))
+	mustRun(t, e.opts)
+
+	// The big file is served slowly, so that the test can take the space
+	// while it is written.
+	e.lib(t, "psx/big.bin", content("big", 6<<20))
+	lib := faultfs.Mount(t, e.src, faultfs.Options{})
+	slow := faultfs.NoFault()
+	slow.ReadDelay = 10 * time.Millisecond
+	lib.Set("psx/big.bin", slow)
+	e.opts.Source = lib.Dir()
+
+	type result struct {
+		r   *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := runPass(context.Background(), t, e.opts)
+		done <- result{r, err}
+	}()
+	psx := filepath.Join(e.dst, "psx")
+	waitFor(t, 20*time.Second, "the big file's temp file to grow", func() bool {
+		ents, _ := os.ReadDir(psx)
+		for _, d := range ents {
+			if info, err := d.Info(); err == nil && isTemp(d.Name()) && info.Size() > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	// Another program takes every free block.
+	filler := filepath.Join(e.dst, "filler.bin")
+	f, err := os.Create(filler)
+	require.NoError(t, err)
+	var st unix.Statfs_t
+	require.NoError(t, unix.Statfs(mnt, &st))
+	require.NoError(t, unix.Fallocate(int(f.Fd()), 0, 0, int64(st.Bavail)*st.Bsize))
+	require.NoError(t, f.Close())
+	info, err := os.Stat(filler)
+	require.NoError(t, err)
+	e.user["filler.bin"] = string(make([]byte, info.Size()))
+
+	res := <-done
+	require.ErrorIs(t, res.err, ErrTargetFull)
+	assert.Contains(t, res.err.Error(), "no space left")
+	assert.Contains(t, res.r.Error, "target full")
+	e.check(t)
+
+	require.NoError(t, os.Remove(filler))
+	delete(e.user, "filler.bin")
+	r := mustRun(t, e.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	e.converged(t)
+}
+
+// TestCancelAnywhereThenConverge is an in-process crash-consistency smoke
+// test: a first mirror is cancelled at many points (after N bytes were
+// installed, and after short delays that land inside copies); whatever the
+// point, the target only holds complete library files, the manifests tell
+// the truth, and a clean pass converges.
+func TestCancelAnywhereThenConverge(t *testing.T) {
+	base := t.TempDir()
+	src := filepath.Join(base, "library")
+	h := newHistory()
+	sizes := []int{0, 1, 700, 64 << 10, 300 << 10, 1 << 20, 1<<20 + 1, 2 << 20}
+	for i := 0; i < 24; i++ {
+		rel := fmt.Sprintf("p%d/file %02d.rom", i%4, i)
+		h.write(t, src, rel, content(rel, sizes[i%len(sizes)]), time.Date(2020, 1, 1, 0, 0, i, i*1000, time.UTC))
+	}
+	want := libraryFiles(t, src)
+	var total int64
+	for _, c := range want {
+		total += int64(len(c))
+	}
+
+	run := func(t *testing.T, cancelAt func(cancel context.CancelFunc) Progress, after time.Duration) {
+		dst := filepath.Join(t.TempDir(), "card")
+		opts := Options{Profile: "crash", Source: src, Target: dst, Delete: true, Workers: 2, Verify: true}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if cancelAt != nil {
+			opts.Progress = cancelAt(cancel)
+		}
+		if after >= 0 {
+			time.AfterFunc(after, cancel)
+		}
+		r, err := runPass(ctx, t, opts)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled pass: %v", err)
+		}
+		if r != nil {
+			assert.Empty(t, r.Errors)
+		}
+		checkTarget(t, dst, h, nil, false)
+
+		opts.Progress = nil
+		r = mustRun(t, opts)
+		assert.True(t, r.InSync, "%+v", r)
+		checkConverged(t, dst, want, nil)
+	}
+	for _, n := range []int64{0, 1, 700, 100 << 10, 1 << 20, 3 << 20, total / 2, total - 1} {
+		t.Run(fmt.Sprintf("after %d bytes", n), func(t *testing.T) {
+			run(t, func(cancel context.CancelFunc) Progress {
+				var mu stdsync.Mutex
+				var done int64
+				return progressFunc(func(_ int, b int64) {
+					mu.Lock()
+					defer mu.Unlock()
+					if done += b; done >= n {
+						cancel()
+					}
+				})
+			}, -1)
+		})
+	}
+	for _, d := range []time.Duration{0, time.Millisecond, 3 * time.Millisecond, 7 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond} {
+		t.Run(fmt.Sprintf("after %v", d), func(t *testing.T) { run(t, nil, d) })
+	}
+}
+
+// errText of a fatal pass error mentions the target, not a temp path only.
+func TestFullTargetMessageNamesTheFile(t *testing.T) {
+	mnt := testfs.Tmpfs(t, "4m")
+	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+	e.lib(t, "psx/disc.bin", content("disc", 5<<20))
+	_, err := runPass(context.Background(), t, e.opts)
+	require.ErrorIs(t, err, ErrTargetFull)
+	assert.True(t, strings.Contains(err.Error(), "psx/disc.bin"), err.Error())
+	e.check(t)
+}
