@@ -150,7 +150,13 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		if m > 0 {
 			h.Write(c.buf[:m])
 			if _, werr := tmp.Write(c.buf[:m]); werr != nil {
-				return st, classifyTargetErr(dstDir, fmt.Errorf("write %s: %w", st.tmp, werr))
+				if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
+					// Another writer took the space after the check.
+					have, _ := freeBytes(dstDir)
+					return st, fmt.Errorf("%w: need %s more for %s, have %s free in %s: %w", ErrTargetFull,
+						humanBytes(size-n), s.Rel, humanBytes(int64(have)), dstDir, werr)
+				}
+				return st, classifyTargetErr(dstDir, werr)
 			}
 			n += int64(m)
 		}

@@ -137,9 +137,19 @@ func TestENOSPCWhileWriting(t *testing.T) {
 	filler := filepath.Join(e.dst, "filler.bin")
 	f, err := os.Create(filler)
 	require.NoError(t, err)
-	var st unix.Statfs_t
-	require.NoError(t, unix.Statfs(mnt, &st))
-	require.NoError(t, unix.Fallocate(int(f.Fd()), 0, 0, int64(st.Bavail)*st.Bsize))
+	for {
+		// The copier keeps writing meanwhile: leave it a little less than
+		// it needs, and try again when it took that already.
+		var st unix.Statfs_t
+		require.NoError(t, unix.Statfs(mnt, &st))
+		n := int64(st.Bavail)*st.Bsize - 64<<10
+		require.Positive(t, n, "the copy finished before the space could be taken")
+		err := unix.Fallocate(int(f.Fd()), 0, 0, n)
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, unix.ENOSPC)
+	}
 	require.NoError(t, f.Close())
 	info, err := os.Stat(filler)
 	require.NoError(t, err)
@@ -147,6 +157,9 @@ func TestENOSPCWhileWriting(t *testing.T) {
 
 	res := <-done
 	require.ErrorIs(t, res.err, ErrTargetFull)
+	// One line that says what failed and where: the library file, what it
+	// still needed and what is free.
+	assert.Regexp(t, `^target full: need [0-9.]+ [KMG]?i?B more for psx/big.bin, have [0-9.]+ [KMG]?i?B free in .*psx`, res.err.Error())
 	assert.Contains(t, res.err.Error(), "no space left")
 	assert.Contains(t, res.r.Error, "target full")
 	e.check(t)
