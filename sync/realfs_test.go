@@ -171,6 +171,54 @@ func TestENOSPCWhileWriting(t *testing.T) {
 	e.converged(t)
 }
 
+// TestTargetTurnsReadOnlyMidPass: the card becomes read-only between two
+// files (here: a read-only bind mount over the target, as a card driver
+// does after an error). The pass stops with ErrTargetOffline, and once the
+// card is writable again the next pass converges.
+func TestTargetTurnsReadOnlyMidPass(t *testing.T) {
+	mnt := testfs.Tmpfs(t, "64m")
+	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+	e.opts.Workers = 1
+	for _, d := range []string{"a", "b", "c", "d"} {
+		e.lib(t, d+"/"+d+"1.rom", content(d+"1", 200<<10))
+		e.lib(t, d+"/"+d+"2.rom", content(d+"2", 10<<10))
+	}
+	// Mark the target first so that the bind mount covers it.
+	r := mustRun(t, Options{Profile: e.opts.Profile, Source: t.TempDir(), Target: e.dst, StateDir: e.opts.StateDir})
+	require.True(t, r.Created)
+	e.userFile(t, "a/a1.sav", "save")
+
+	var once stdsync.Once
+	var roErr error
+	e.opts.Progress = progressFunc(func(int, int64) {
+		once.Do(func() {
+			roErr = unix.Mount(e.dst, e.dst, "", unix.MS_BIND, "")
+			if roErr == nil {
+				roErr = unix.Mount("", e.dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, "")
+			}
+		})
+	})
+	r, err := runPass(context.Background(), t, e.opts)
+	require.NoError(t, roErr)
+	t.Cleanup(func() { _ = unix.Unmount(e.dst, unix.MNT_DETACH) })
+	require.ErrorIs(t, err, ErrTargetOffline)
+	assert.Contains(t, err.Error(), "read-only")
+	assert.Positive(t, r.Copied)
+	e.check(t)
+
+	// A pass while the card is still read-only stops too, with the same
+	// error (the daemon waits for an offline target, and retries).
+	_, err = runPass(context.Background(), t, e.opts)
+	require.ErrorIs(t, err, ErrTargetOffline)
+	assert.Contains(t, err.Error(), "read-only")
+
+	require.NoError(t, unix.Unmount(e.dst, 0))
+	e.opts.Progress = nil
+	r = mustRun(t, e.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	e.converged(t)
+}
+
 // TestCancelAnywhereThenConverge is an in-process crash-consistency smoke
 // test: a first mirror is cancelled at many points (after N bytes were
 // installed, and after short delays that land inside copies); whatever the

@@ -225,7 +225,9 @@ func (t *Target) takeLock() error {
 	p := filepath.Join(t.meta, lockName)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", p, err)
+		// A card that turned read-only (or went away) is offline for the
+		// profile, not a failure of its own.
+		return classifyTargetErr(t.Root, fmt.Errorf("lock %s: %w", p, err))
 	}
 	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	if errors.Is(err, unix.EWOULDBLOCK) {
