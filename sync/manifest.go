@@ -173,7 +173,10 @@ func (t *Target) saveManifest(f *Folder, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("encode manifest %s: %w", f.Dir, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	// Only the folders dir is created: .romsyncd holds the marker, and a
+	// missing one means the card is gone (its empty mount point must stay
+	// empty), never that it should be created.
+	if err := os.Mkdir(filepath.Dir(p), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("write manifest %s: %w", p, err)
 	}
 	return writeFileAtomic(p, data, durable)

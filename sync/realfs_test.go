@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -293,4 +294,23 @@ func TestFullTargetMessageNamesTheFile(t *testing.T) {
 	require.ErrorIs(t, err, ErrTargetFull)
 	assert.True(t, strings.Contains(err.Error(), "psx/disc.bin"), err.Error())
 	e.check(t)
+}
+
+// TestManifestNeverRecreatesTheMetaFolder: a manifest write on a target
+// whose .romsyncd is gone (the card pulled: its mount point is an empty
+// folder) fails instead of creating .romsyncd and the folders above it.
+func TestManifestNeverRecreatesTheMetaFolder(t *testing.T) {
+	mnt := t.TempDir()
+	tg := &Target{Root: filepath.Join(mnt, "Roms"), meta: filepath.Join(mnt, "Roms", metaDirName)}
+	err := tg.saveManifest(&Folder{Dir: "gb", Files: map[string]*Entry{"a.gb": {Source: "gb/a.gb"}}}, true)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	ents, err := os.ReadDir(mnt)
+	require.NoError(t, err)
+	assert.Empty(t, ents)
+
+	require.NoError(t, os.MkdirAll(tg.meta, 0o755))
+	require.NoError(t, tg.saveManifest(&Folder{Dir: "gb", Files: map[string]*Entry{"a.gb": {Source: "gb/a.gb"}}}, true))
+	mans, err := loadManifests(tg.meta)
+	require.NoError(t, err)
+	assert.Contains(t, mans["gb"].Files, "a.gb")
 }
