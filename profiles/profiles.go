@@ -57,6 +57,9 @@ func StateDir(cfg *config.Config) string {
 
 // Options builds the engine's options for profile p.
 func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.Options, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	l, err := Layout(p)
 	if err != nil {
 		return romsync.Options{}, err
