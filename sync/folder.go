@@ -85,6 +85,22 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
+// targetErr classifies an error of an operation on the target. Besides
+// what classifyTargetErr recognises, any failure while the target's marker
+// is gone means the card was pulled or unmounted (its empty mount point
+// answers ENOENT): that stops the profile instead of being reported per
+// file, or dropped.
+func (s *Session) targetErr(dir string, err error) error {
+	err = classifyTargetErr(dir, err)
+	if err == nil || targetFatal(err) {
+		return err
+	}
+	if oerr := s.target.offline(); oerr != nil {
+		return fmt.Errorf("%w (%v)", oerr, err)
+	}
+	return err
+}
+
 // safeDir returns the absolute target folder for dir, refusing any path
 // whose components below the target root are links or files: a link on the
 // card must never let romsyncd write outside it.
@@ -133,6 +149,15 @@ func (s *Session) planFolder(u *unit, cp chan *copier, hashed *atomic.Int64) (*f
 		}
 	}
 	f := s.target.folder(u.Dir)
+	s.target.mu.Lock()
+	known := len(f.Files)
+	s.target.mu.Unlock()
+	if len(listing) == 0 && known > 0 {
+		// Every installed file gone at once: is the card still there?
+		if err := s.target.offline(); err != nil {
+			return nil, err
+		}
+	}
 	if !s.opts.DryRun {
 		if err := s.recoverPending(f, abs, listing, cp, hashed); err != nil {
 			return nil, err
@@ -302,13 +327,17 @@ func (fr *folderRun) ensureDir(s *Session, f *Folder) error {
 	if _, err := os.Lstat(fr.abs); err == nil {
 		return nil
 	}
+	// A folder missing on a pulled card is its empty mount point's.
+	if err := s.target.offline(); err != nil {
+		return err
+	}
 	// Create the missing components one by one, re-checking for links.
 	p := s.target.Root
 	for _, comp := range strings.Split(fr.u.Dir, "/") {
 		p = filepath.Join(p, comp)
 		err := os.Mkdir(p, 0o755)
 		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return classifyTargetErr(s.target.Root, fmt.Errorf("create folder %s: %w", p, err))
+			return s.targetErr(s.target.Root, fmt.Errorf("create folder %s: %w", p, err))
 		}
 		if st, lerr := os.Lstat(p); lerr != nil || !st.IsDir() {
 			return fmt.Errorf("target folder %s: a file or link is in the way", p)
@@ -317,11 +346,16 @@ func (fr *folderRun) ensureDir(s *Session, f *Folder) error {
 	s.target.mu.Lock()
 	f.Created = true
 	s.target.mu.Unlock()
-	return classifyTargetErr(fr.abs, fsyncDir(filepath.Dir(fr.abs)))
+	return s.targetErr(fr.abs, fsyncDir(filepath.Dir(fr.abs)))
 }
 
 func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f *Folder, batch []action, rep *Report) error {
 	t := s.target
+	// Each batch starts on a target that is still there: in the empty
+	// mount point of a pulled card, temp files could be created.
+	if err := t.offline(); err != nil {
+		return err
+	}
 	var temps []staged
 	defer func() {
 		for _, st := range temps {
@@ -340,7 +374,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 		}
 	}
 	if err := c.flush(fr.abs, temps); err != nil {
-		return err
+		return s.targetErr(fr.abs, err)
 	}
 	var verified []staged
 	for i := range temps {
@@ -367,7 +401,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if targetFatal(err) {
+			if err := s.targetErr(fr.abs, err); targetFatal(err) {
 				return err
 			}
 			os.Remove(st.tmp)
@@ -396,7 +430,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 		t.mu.Unlock()
 	}
 	if err := t.saveManifestLocked(f, true); err != nil {
-		return classifyTargetErr(fr.abs, err)
+		return s.targetErr(fr.abs, err)
 	}
 	var done []staged
 	for i := range verified {
@@ -418,7 +452,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 				})
 				continue
 			}
-			if cerr := classifyTargetErr(fr.abs, err); targetFatal(cerr) {
+			if cerr := s.targetErr(fr.abs, err); targetFatal(cerr) {
 				return cerr
 			}
 			a := st.act
@@ -435,13 +469,13 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 		done = append(done, st)
 	}
 	if err := fsyncDir(fr.abs); err != nil {
-		return classifyTargetErr(fr.abs, err)
+		return s.targetErr(fr.abs, err)
 	}
 	for _, st := range done {
 		final := filepath.Join(fr.abs, st.act.Name)
 		info, err := os.Lstat(final)
 		if err != nil {
-			return classifyTargetErr(fr.abs, fmt.Errorf("stat %s: %w", final, err))
+			return s.targetErr(fr.abs, fmt.Errorf("stat %s: %w", final, err))
 		}
 		e := &Entry{Source: st.act.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime,
 			Target: Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: st.hash}}
@@ -469,7 +503,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 	}
 	// The pending record was durable; losing this one to a crash only
 	// costs a content check on the next pass.
-	return classifyTargetErr(fr.abs, t.saveManifestLocked(f, false))
+	return s.targetErr(fr.abs, t.saveManifestLocked(f, false))
 }
 
 // stageRetry stages one file, retrying transient read errors with
@@ -487,6 +521,11 @@ func (fr *folderRun) stageRetry(ctx context.Context, s *Session, c *copier, a ac
 		}
 		if targetFatal(err) {
 			return staged{}, err
+		}
+		// The card pulled: creating the temp file fails with ENOENT, which
+		// is no busy library file.
+		if oerr := s.target.offline(); oerr != nil {
+			return staged{}, fmt.Errorf("%w (%v)", oerr, err)
 		}
 		var tl *tooLargeError
 		switch {
@@ -551,6 +590,9 @@ func (fr *folderRun) delete(s *Session, rep *Report) error {
 		p := filepath.Join(fr.abs, a.Name)
 		info, err := os.Lstat(p)
 		if err != nil || !info.Mode().IsRegular() || info.Size() != e.Target.Size || !s.sameTime(e.Target.Mtime, info.ModTime().UnixNano()) {
+			if oerr := t.offline(); oerr != nil {
+				return oerr // gone with the card: still owned
+			}
 			s.setEntry(f, a.Name, nil)
 			continue
 		}

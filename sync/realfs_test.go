@@ -220,6 +220,87 @@ func TestTargetTurnsReadOnlyMidPass(t *testing.T) {
 	e.converged(t)
 }
 
+// TestCardPulledMidPass: the card is unmounted (lazily, as when it is
+// pulled) while a pass installs files into it. The pass stops with
+// ErrTargetOffline and never writes into the empty mount point that is
+// left; once the card is back, the next pass converges.
+func TestCardPulledMidPass(t *testing.T) {
+	for _, root := range []string{"", "Roms"} {
+		name := "target is the mount point"
+		if root != "" {
+			name = "target is a folder on the card"
+		}
+		t.Run(name, func(t *testing.T) {
+			mnt := testfs.ExFAT(t, "64M")
+			e := newRealEnv(t, filepath.Join(mnt, root))
+			e.opts.Workers = 1
+			e.opts.PerFileSync = true
+			for _, d := range []string{"a", "b", "c", "d"} {
+				e.lib(t, d+"/"+d+"1.rom", content(d+"1", 300<<10))
+				e.lib(t, d+"/"+d+"2.rom", content(d+"2", 20<<10))
+			}
+			e.lib(t, "top.rom", content("top", 5000))
+			// The card is adopted with `romsyncd init`.
+			_, err := Init(context.Background(), Options{Profile: e.opts.Profile, Source: t.TempDir(), Target: e.dst, StateDir: e.opts.StateDir})
+			require.NoError(t, err)
+			e.userFile(t, "a/a1.sav", "save")
+
+			pulled := make(chan struct{})
+			resume := make(chan struct{})
+			var once stdsync.Once
+			e.opts.Progress = progressFunc(func(int, int64) {
+				once.Do(func() {
+					close(pulled)
+					<-resume
+				})
+			})
+			type result struct {
+				r   *Report
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				s, err := Open(context.Background(), e.opts)
+				if err != nil {
+					done <- result{nil, err}
+					return
+				}
+				r, err := s.Pass(context.Background(), Scope{All: true})
+				s.Close()
+				done <- result{r, err}
+			}()
+			select {
+			case <-pulled:
+			case res := <-done:
+				t.Fatalf("pass ended before the card was pulled: %v %+v", res.err, res.r)
+			}
+			testfs.Unmount(t, mnt, true)
+			close(resume)
+			res := <-done
+			require.ErrorIs(t, res.err, ErrTargetOffline, "%+v", res.r)
+
+			ents, err := os.ReadDir(mnt)
+			require.NoError(t, err)
+			assert.Empty(t, keys(dirNames(ents)), "written into the empty mount point of the pulled card")
+
+			testfs.Remount(t, mnt)
+			e.check(t)
+			e.opts.Progress = nil
+			r := mustRun(t, e.opts)
+			assert.True(t, r.InSync, "%+v", r)
+			e.converged(t)
+		})
+	}
+}
+
+func dirNames(ents []os.DirEntry) map[string]bool {
+	out := map[string]bool{}
+	for _, d := range ents {
+		out[d.Name()] = true
+	}
+	return out
+}
+
 // TestCancelAnywhereThenConverge is an in-process crash-consistency smoke
 // test: a first mirror is cancelled at many points (after N bytes were
 // installed, and after short delays that land inside copies); whatever the

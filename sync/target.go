@@ -259,6 +259,16 @@ func (t *Target) Online() bool {
 	return err == nil && m.ID == t.Marker.ID
 }
 
+// offline returns an ErrTargetOffline error when the target's marker is
+// gone or unreadable (the card was pulled or unmounted: its mount point is
+// an empty folder that must never be written), nil while it is there.
+func (t *Target) offline() error {
+	if t.Online() {
+		return nil
+	}
+	return fmt.Errorf("target %s: %w: its marker is gone (card removed or unmounted?); nothing more is written until it is back", t.Root, ErrTargetOffline)
+}
+
 // folder returns the manifest of target folder dir, creating an empty one.
 func (t *Target) folder(dir string) *Folder {
 	t.mu.Lock()
