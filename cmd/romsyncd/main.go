@@ -95,14 +95,41 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newSyncCmd(g), newInitCmd(g), newCheckConfigCmd(g), newLayoutsCmd(), newRunCmd(g), newStatusCmd(g))
+	usageErrors(root)
 	return root
+}
+
+// usageErrors gives cobra's own complaints about the command line exit code
+// 2: cobra returns them as plain errors, before any command runs. Wrong
+// arguments come from a command's Args; a missing required flag from the
+// check cobra makes after the persistent pre-run hook, so the hook makes it
+// first. (An unknown command fails before a command is chosen: see main.)
+func usageErrors(root *cobra.Command) {
+	usage := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return &exitError{code: exitUsage, err: err}
+	}
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		return usage(c.ValidateRequiredFlags())
+	}
+	for _, c := range root.Commands() {
+		if args := c.Args; args != nil {
+			c.Args = func(c *cobra.Command, a []string) error { return usage(args(c, a)) }
+		}
+	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRoot(os.Stdout, os.Stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && cmd == root {
+		// An unknown command: cobra fails it before choosing a command.
+		err = &exitError{code: exitUsage, err: err}
+	}
 	code := exitCode(err)
 	if err != nil && !isSilent(err) {
 		fmt.Fprintln(os.Stderr, "romsyncd: "+oneLine(err.Error()))
