@@ -341,6 +341,29 @@ func TestTargetWriteFaults(t *testing.T) {
 	}
 }
 
+// TestTargetFolderFsyncFails: the renames of a batch are in place but the
+// folder's fsync fails, so they may not survive a power loss: the pass must
+// say so rather than claim the target is in sync.
+func TestTargetFolderFsyncFails(t *testing.T) {
+	f := newFaultTarget(t)
+	f.seed(t)
+	s, err := Open(context.Background(), f.opts)
+	require.NoError(t, err)
+	f.fs.Set("Roms/gb", fault(func(x *faultfs.Fault) { x.FsyncEIO = true }))
+	r, err := s.Pass(context.Background(), Scope{All: true})
+	f.fs.Clear("Roms/gb")
+	s.Close()
+	require.NoError(t, err, "one folder's failure does not stop the profile")
+	assert.Positive(t, f.fs.Injected()[faultfs.KindFsyncEIO])
+	assert.False(t, r.InSync, "%+v", r)
+	assert.Contains(t, reasons(r.Errors)["gb"], "input/output error")
+	f.check(t)
+
+	r = mustRun(t, f.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	f.converged(t)
+}
+
 // TestCancelledPassReturnsCanceled: a pass whose context is cancelled while
 // it installs must say so; the daemon and `romsyncd sync` otherwise take
 // it for a complete pass.

@@ -287,7 +287,23 @@ func (fr *folderRun) forget(t *Target) error {
 // into a temp file, make the batch durable, verify every file by reading it
 // back, record the pending installs, rename them over their final names,
 // fsync the folder, and record what is now installed.
+//
+// Like a file's own failure, a failure of the folder that does not stop the
+// profile (its fsync, its manifest, a file in the way of the folder) is
+// reported in rep.Errors, and the pass goes on with the other folders; only
+// target-wide failures and the context's error are returned.
 func (fr *folderRun) install(ctx context.Context, s *Session, c *copier, rep *Report) error {
+	err := fr.installFolder(ctx, s, c, rep)
+	if err == nil || targetFatal(err) || ctx.Err() != nil {
+		return err
+	}
+	rep.add(func(r *Report) {
+		r.Errors = append(r.Errors, Item{Path: fr.u.Dir, Target: fr.u.Dir, Reason: err.Error()})
+	})
+	return nil
+}
+
+func (fr *folderRun) installFolder(ctx context.Context, s *Session, c *copier, rep *Report) error {
 	t := s.target
 	f := t.folder(fr.u.Dir)
 	if err := fr.forget(t); err != nil {
