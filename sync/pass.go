@@ -164,22 +164,30 @@ func (s *Session) Close() error { return s.target.Close() }
 func (s *Session) Target() *Target { return s.target }
 
 func checkSource(src string) error {
+	_, err := sourceIsEmpty(src)
+	return err
+}
+
+// sourceIsEmpty checks that the library root is a readable folder and
+// reports whether it holds no entry at all (an unmounted NAS's mount point).
+func sourceIsEmpty(src string) (bool, error) {
 	st, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("source %s: %w: %v; is the library mounted?", src, ErrSourceOffline, errText(err))
+		return false, fmt.Errorf("source %s: %w: %v; is the library mounted?", src, ErrSourceOffline, errText(err))
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("source %s: %w: not a folder", src, ErrSourceOffline)
+		return false, fmt.Errorf("source %s: %w: not a folder", src, ErrSourceOffline)
 	}
 	d, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("source %s: %w: %v", src, ErrSourceOffline, errText(err))
+		return false, fmt.Errorf("source %s: %w: %v", src, ErrSourceOffline, errText(err))
 	}
 	defer d.Close()
-	if _, err := d.ReadDir(1); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("source %s: %w: %v", src, ErrSourceOffline, errText(err))
+	ents, err := d.ReadDir(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("source %s: %w: %v", src, ErrSourceOffline, errText(err))
 	}
-	return nil
+	return len(ents) == 0, nil
 }
 
 // statePath is where the profile records that it has had its first pass.
@@ -255,8 +263,15 @@ func (s *Session) Pass(ctx context.Context, scope Scope) (*Report, error) {
 }
 
 func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
-	if err := checkSource(s.opts.Source); err != nil {
+	empty, err := sourceIsEmpty(s.opts.Source)
+	if err != nil {
 		return err
+	}
+	// A library root with nothing in it while the card holds installed
+	// files is an unmounted NAS or a wrong path, whatever the scope: a
+	// folder-scoped pass of a vanished folder must not delete either.
+	if empty && s.target.installedCount() > 0 {
+		return fmt.Errorf("source %s: %w: it is empty while the target lists %d installed files; nothing is deleted (is the library mounted?)", s.opts.Source, ErrSourceOffline, s.target.installedCount())
 	}
 	if !s.opts.DryRun && !s.target.Online() {
 		return fmt.Errorf("target %s: %w: its marker is gone (card removed?)", s.opts.Target, ErrTargetOffline)
@@ -356,6 +371,21 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 	return s.deletes(ctx, planned, srcErr, rep)
 }
 
+// pendingDeletes are the planned deletions whose file is still recorded
+// (a move found while planning may have taken it).
+func (fr *folderRun) pendingDeletes(t *Target) []action {
+	var out []action
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.folders[fr.u.Dir]
+	for _, a := range fr.deleteActions() {
+		if f != nil && f.Files[a.Name] != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func sourceEmpty(units []*unit) bool {
 	for _, u := range units {
 		if len(u.Sources) > 0 || len(u.Skipped) > 0 {
@@ -371,7 +401,7 @@ func sourceEmpty(units []*unit) bool {
 func (s *Session) deletes(ctx context.Context, planned []*folderRun, srcErr bool, rep *Report) error {
 	n := 0
 	for _, fr := range planned {
-		n += len(fr.deleteActions())
+		n += len(fr.pendingDeletes(s.target))
 	}
 	if n == 0 {
 		return nil

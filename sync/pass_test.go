@@ -482,3 +482,36 @@ func TestMovesInTheLibraryAreMovesOnTheTarget(t *testing.T) {
 	r = e.mustPass(t)
 	assert.Equal(t, 1, r.Deleted)
 }
+
+func TestScopedPassOfAVanishedLibraryDeletesNothing(t *testing.T) {
+	e := newEnv(t)
+	writeTree(t, e.src, map[string]string{"gb/a.gb": "a", "nes/b.nes": "b"})
+	s, err := Open(context.Background(), e.opts)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+
+	// The NAS is unmounted: the daemon hears that gb and nes went away.
+	require.NoError(t, os.RemoveAll(e.src))
+	require.NoError(t, os.MkdirAll(e.src, 0o755))
+	r, err := s.Pass(context.Background(), Scope{Dirs: []string{"gb", "nes"}})
+	require.ErrorIs(t, err, ErrSourceOffline)
+	assert.Equal(t, 0, r.Deleted)
+	assert.Len(t, readTree(t, e.dst), 2)
+}
+
+func TestMovingAWholeFolderIsNotADeletionStorm(t *testing.T) {
+	e := newEnv(t)
+	e.opts.MaxDelete = countLimit(0)
+	writeTree(t, e.src, map[string]string{"Game Boy/a.gb": "aaaa", "Game Boy/b.gb": "bbbb", "nes/c.nes": "c"})
+	e.mustPass(t)
+	require.NoError(t, os.Rename(filepath.Join(e.src, "Game Boy"), filepath.Join(e.src, "gb")))
+	r := e.mustPass(t)
+	assert.Equal(t, 2, r.Renamed)
+	assert.Equal(t, 0, r.Deleted)
+	assert.True(t, r.InSync, "%+v", r)
+	assert.Equal(t, map[string]string{"gb/a.gb": "aaaa", "gb/b.gb": "bbbb", "nes/c.nes": "c"}, readTree(t, e.dst))
+	_, err := os.Stat(filepath.Join(e.dst, "Game Boy"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "the emptied folder romsyncd created is removed")
+}
