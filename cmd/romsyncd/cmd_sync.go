@@ -108,6 +108,11 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 		if errors.Is(perr, context.Canceled) {
 			return perr
 		}
+		if err := ctx.Err(); err != nil {
+			// Interrupted: whatever the report says, the pass may not
+			// have done its work (the engine can return no error).
+			return err
+		}
 		if err := printReport(rep, f, stdout); err != nil {
 			return err
 		}
