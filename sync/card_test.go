@@ -242,8 +242,8 @@ func testCardMirror(t *testing.T, c cardCase) {
 
 	// The device adds a save and a dot-folder next to the games.
 	user := map[string]string{
-		folders[datGBA] + "/Advance Wars (USA).sav": "save",
-		folders[datGBA] + "/.Game Name/x":           "onion",
+		folders[datGBA] + "/Advance Wars (USA).sav":    "save",
+		folders[datGBA] + "/.Game Name/x":              "onion",
 		folders[datGB] + "/Tetris (World) (Rev 1).sav": "save2",
 	}
 	for p, data := range user {
