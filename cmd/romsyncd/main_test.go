@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestMain makes this test binary double as the romsyncd command (the
+// way testscript.Main does): a link named romsyncd in a folder put first in
+// $PATH runs main() in a process of its own, exit code and all. Tests and
+// scripts exec "romsyncd" from $PATH.
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "romsyncd" {
+		main() // exits with romsyncd's exit code
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bin, err := os.MkdirTemp("", "romsyncd-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(bin)
+	if err := os.Symlink(exe, filepath.Join(bin, "romsyncd")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("PATH", bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	return m.Run()
+}
+
+// systemSocket is where `romsyncd sync` looks for a running daemon besides
+// the runtime directory; a daemon there would run the tests' passes on its
+// own profiles.
+const systemSocket = "/run/romsyncd/romsyncd.sock"
+
+// confinedEnv keeps everything romsyncd reads from the environment (home,
+// config and state folders, the daemon's socket) inside dir.
+func confinedEnv(dir string) []string {
+	return []string{
+		"HOME=" + filepath.Join(dir, "home"),
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg-config"),
+		"XDG_STATE_HOME=" + filepath.Join(dir, "xdg-state"),
+		"RUNTIME_DIRECTORY=" + filepath.Join(dir, "run"),
+	}
+}
+
+// result is what one run of the binary did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// romsyncd runs the real binary in dir, with an environment confined to
+// dir plus env, and returns its exit code and output.
+func romsyncd(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	if _, err := os.Stat(systemSocket); err == nil {
+		t.Fatalf("a romsyncd daemon listens on %s: stop it first, `romsyncd sync` would ask it to run the tests' passes", systemSocket)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "romsyncd", args...)
+	cmd.Dir = dir
+	cmd.Env = append(baseEnv(dir), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		res.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("romsyncd %q: %v\nstdout:\n%s\nstderr:\n%s", args, err, res.stdout, res.stderr)
+	}
+	t.Logf("romsyncd %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, res.code, res.stdout, res.stderr)
+	return res
+}
+
+// baseEnv is the environment of a run in dir: $PATH (where testscript.Main
+// installed the command), coverage, and confinedEnv.
+func baseEnv(dir string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	if d := os.Getenv("GOCOVERDIR"); d != "" {
+		env = append(env, "GOCOVERDIR="+d)
+	}
+	return append(env, confinedEnv(dir)...)
+}
+
+// writeTree creates files (slash-separated path → content) under root.
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
