@@ -301,6 +301,64 @@ func dirNames(ents []os.DirEntry) map[string]bool {
 	return out
 }
 
+// TestCardDriverDiesMidPass: exfat-fuse dies while a pass installs files
+// (FIELD-NOTES measured it crash with ENOTCONN). The pass stops with
+// ErrTargetOffline, and after the card is mounted again the files under
+// final names are complete library versions and the next pass converges.
+func TestCardDriverDiesMidPass(t *testing.T) {
+	mnt := testfs.ExFAT(t, "64M")
+	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+	e.opts.Workers = 1
+	e.opts.Probe = daemonProbe
+	for _, d := range []string{"a", "b", "c"} {
+		e.lib(t, d+"/"+d+"1.rom", content(d+"1", 300<<10))
+		e.lib(t, d+"/"+d+"2.rom", content(d+"2", 20<<10))
+	}
+	pid := fusePID(t, mnt)
+
+	var once stdsync.Once
+	var killErr error
+	e.opts.Progress = progressFunc(func(int, int64) {
+		once.Do(func() { killErr = unix.Kill(pid, unix.SIGKILL) })
+	})
+	r, err := runPass(context.Background(), t, e.opts)
+	require.NoError(t, killErr)
+	require.ErrorIs(t, err, ErrTargetOffline, "%+v", r)
+	assert.Positive(t, r.Copied)
+
+	testfs.Unmount(t, mnt, true)
+	testfs.Remount(t, mnt)
+	e.check(t)
+	e.opts.Progress = nil
+	r = mustRun(t, e.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	e.converged(t)
+}
+
+// fusePID returns the process that serves the FUSE mount at dir, found by
+// its command line (the mount helpers name the mount point).
+func fusePID(t *testing.T, dir string) int {
+	t.Helper()
+	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	require.NoError(t, err)
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == dir {
+				var pid int
+				_, err := fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+				require.NoError(t, err)
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no process serves %s", dir)
+	return 0
+}
+
 // TestCancelAnywhereThenConverge is an in-process crash-consistency smoke
 // test: a first mirror is cancelled at many points (after N bytes were
 // installed, and after short delays that land inside copies); whatever the
