@@ -1,0 +1,153 @@
+package reliability
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Known bugs that the randomized scenarios would otherwise trip over on
+// every run. Each has a directed test below, skipped with "BUG:" until it
+// is fixed; when it is, set the flag to false so the randomized scenarios
+// enforce the invariant again.
+const (
+	// knownBugLeftoverFolder: see TestKilledInNewFolderThenFolderDeleted.
+	knownBugLeftoverFolder = true
+	// knownBugTempInGoneFolder: see TestKilledInNewFolderThenFolderDeleted.
+	knownBugTempInGoneFolder = true
+)
+
+// killWhileStaging starts `romsyncd sync` and kills it with SIGKILL as soon
+// as a temp file appears in target folder dir: the run dies while it
+// copies into that folder. It fails the test if no temp file shows up
+// before the run ends.
+func (w *world) killWhileStaging(dir string) {
+	w.t.Helper()
+	p, e := w.signalWhileStaging(dir, syscall.SIGKILL)
+	if e.sig != syscall.SIGKILL {
+		w.t.Fatalf("the run was not killed while copying into %s (%v)\n%s", dir, e, p.output())
+	}
+	w.check("right after the kill in "+dir, afterKill)
+}
+
+// signalWhileStaging starts `romsyncd sync`, sends sig as soon as a temp
+// file appears in target folder dir, and waits for the run to end.
+func (w *world) signalWhileStaging(dir string, sig syscall.Signal) (*proc, exit) {
+	w.t.Helper()
+	p := w.start("sync", "--json")
+	abs := filepath.Join(w.target, filepath.FromSlash(dir))
+	seen := false
+	for p.running() && !seen {
+		ents, _ := os.ReadDir(abs)
+		for _, e := range ents {
+			if tempRE.MatchString(e.Name()) {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	p.signal(sig)
+	e, _ := p.wait(time.Minute)
+	if !seen {
+		w.t.Fatalf("no temp file appeared in %s before the run ended (%v)\n%s", dir, e, p.output())
+	}
+	return p, e
+}
+
+// TestInterruptWhileCopying sends SIGINT, then in a second round SIGTERM,
+// to `romsyncd sync` while it copies: exit 130 (README), the temp files
+// removed, only verified files under final names; the next sync converges.
+func TestInterruptWhileCopying(t *testing.T) {
+	w := newFolderWorld(t)
+	for i, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		if i > 0 {
+			w.resetTarget()
+			w.sync("first mirror again")
+			for range 3 {
+				w.putNew("GBA/Newer", 24<<20)
+			}
+		}
+		dir := []string{"GBA/New", "GBA/Newer"}[i]
+		p, e := w.signalWhileStaging(dir, sig)
+		if e.code != 130 {
+			t.Errorf("%v while copying into %s: %v, want exit 130 (interrupted)\n%s", sig, dir, e, p.output())
+		}
+		w.check(sig.String()+" while copying", afterStop)
+		w.sync("converging sync")
+		w.check("after the converging sync", mirror)
+	}
+}
+
+// newFolderWorld is a converged target, then a new library folder
+// GBA/New with large files that take a while to copy.
+func newFolderWorld(t *testing.T) *world {
+	rng := seeded(t)
+	w := newWorld(t, rng, worldOpts{})
+	w.populate(libSpec{folders: []string{"GBA", "GB"}, small: 10})
+	w.sync("first mirror")
+	w.plantUserFiles()
+	for range 3 {
+		w.putNew("GBA/New", 24<<20)
+	}
+	w.putNew("GBA/New", 1000)
+	return w
+}
+
+// TestKilledInNewFolderThenFolderDeleted: a run killed while it copies the
+// first files into a folder it just created; the library then drops that
+// folder. The next sync must remove the temp file the killed run left and
+// the folder romsyncd created.
+func TestKilledInNewFolderThenFolderDeleted(t *testing.T) {
+	skipBug(t, "a temp file left by a run killed while copying into a new folder survives every later pass once the library folder is deleted (planFolder only cleans folders with library files or manifest entries); the folder stays too")
+	w := newFolderWorld(t)
+	w.killWhileStaging("GBA/New")
+	if err := w.lib.removeDir("GBA/New"); err != nil {
+		t.Fatal(err)
+	}
+	w.sync("sync after the folder was deleted from the library")
+	w.check("after the sync", mirror)
+	w.sync("a second sync")
+	w.check("after a second sync", mirror)
+}
+
+// TestKilledInNewFolderThenConvergedThenDeleted: a run killed (SIGKILL) or
+// interrupted (SIGINT) while it copies the first files into a folder it
+// just created; the next sync completes the folder; later the library
+// drops the folder. romsyncd created the folder, so it must remove it once
+// it has emptied it.
+func TestKilledInNewFolderThenConvergedThenDeleted(t *testing.T) {
+	skipBug(t, "a folder romsyncd created is left on the card (empty) after the library deletes it, when a run was killed or interrupted (SIGKILL, SIGINT, SIGTERM) between its mkdir and its first manifest save: ensureDir sets Folder.Created only when it makes the folder itself")
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			w := newFolderWorld(t)
+			if _, e := w.signalWhileStaging("GBA/New", sig); e.sig != sig && e.code != 130 {
+				t.Fatalf("%v while copying: %v", sig, e)
+			}
+			w.sync("converging sync")
+			w.check("after the converging sync", mirror)
+			if err := w.lib.removeDir("GBA/New"); err != nil {
+				t.Fatal(err)
+			}
+			w.sync("sync after the folder was deleted from the library")
+			w.check("after the folder was deleted", mirror)
+		})
+	}
+}
+
+// TestNewFolderDeletedWithoutKill is the control of the two above: without
+// a kill, a folder romsyncd created goes once the library drops it.
+func TestNewFolderDeletedWithoutKill(t *testing.T) {
+	w := newFolderWorld(t)
+	w.sync("sync of the new folder")
+	w.check("after the sync", mirror)
+	if err := w.lib.removeDir("GBA/New"); err != nil {
+		t.Fatal(err)
+	}
+	w.sync("sync after the folder was deleted from the library")
+	w.check("after the folder was deleted", mirror)
+}
