@@ -1,0 +1,163 @@
+package reliability
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// reloads counts the daemon's finished reloads (applied or refused).
+func (d *daemon) reloads() int {
+	return d.count(`msg="configuration reloaded"`) + d.count(`msg="reload failed`)
+}
+
+// TestDaemonSIGHUPStorm reloads the daemon 50 times in a row while it
+// mirrors (its initial mirror, then library changes): every fifth reload
+// changes a profile key (the profile's runner restarts mid-pass), one
+// reload reads a broken file (the running configuration stays), and a
+// burst of unsynchronized SIGHUPs ends the storm. The daemon must keep
+// running and converge.
+func TestDaemonSIGHUPStorm(t *testing.T) {
+	rng := seeded(t)
+	w := newWorld(t, rng, worldOpts{})
+	w.tolerateKnown = true
+	w.populate(mixedSpec)
+	d := w.startDaemon()
+	want := 0
+	for i := range 50 {
+		if i%2 == 1 {
+			w.mutate(mixedSpec, 1)
+		}
+		switch {
+		case i == 25:
+			writeFileAtomic(t, w.cfg, []byte("profiles:\n  - name: card\n    source: [unterminated\n"))
+		case i%5 == 0:
+			w.writeConfig(fmt.Sprintf("    workers: %d\n", 1+i/5%2))
+		default:
+			w.writeConfig(w.profile)
+		}
+		want++
+		d.signal(syscall.SIGHUP)
+		if !waitFor(15*time.Second, func() bool { return d.reloads() >= want || !d.running() }) || !d.running() {
+			t.Fatalf("reload %d: the daemon did not finish the reload (running: %v, %d reloads logged)\n%s", i+1, d.running(), d.reloads(), d.output())
+		}
+	}
+	if d.count(`msg="reload failed`) != 1 {
+		t.Errorf("the broken configuration was not refused exactly once:\n%s", d.output())
+	}
+	w.writeConfig("")
+	for range 20 {
+		d.signal(syscall.SIGHUP)
+	}
+	w.mutate(mixedSpec, 3)
+	if !waitFor(15*time.Second, func() bool { return d.reloads() > want || !d.running() }) || !d.running() {
+		t.Fatalf("after a burst of SIGHUPs the daemon did not reload (running: %v)\n%s", d.running(), d.output())
+	}
+	w.waitConverged(d, "after the SIGHUP storm")
+	w.sync("romsyncd sync through the daemon")
+	d.stop("after the SIGHUP storm")
+	t.Logf("%d reloads logged (%d restarted the profile's runner, %d refused); the daemon converged", d.reloads(), d.count("restarted_or_added=1"), d.count(`msg="reload failed`))
+}
+
+// TestDaemonLibraryUnmounted unmounts the library (a bind mount, as a NAS
+// share is) under a running daemon: the library root is an empty folder.
+// The daemon and `romsyncd sync` must delete nothing and say why; once
+// the library is back, the daemon converges on its own, and then still
+// sees changes in it.
+func TestDaemonLibraryUnmounted(t *testing.T) {
+	rng := seeded(t)
+	w := newWorld(t, rng, worldOpts{bindLibrary: true})
+	libraryOutage(t, w, func() { w.unbindLibrary() }, func() { w.bindLibrary() }, nil)
+}
+
+// TestDaemonLibraryRootReplaced moves the library away and puts an empty
+// folder in its place under a running daemon; meanwhile files keep
+// changing in the moved library (the daemon's old watches still point
+// there). Nothing may be deleted; once the library is back, the daemon
+// converges and sees changes.
+func TestDaemonLibraryRootReplaced(t *testing.T) {
+	rng := seeded(t)
+	w := newWorld(t, rng, worldOpts{})
+	away := w.lib.root + ".away"
+	libraryOutage(t, w, func() {
+		if err := os.Rename(w.lib.root, away); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(w.lib.root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}, func() {
+		if err := os.Remove(w.lib.root); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(away, w.lib.root); err != nil {
+			t.Fatal(err)
+		}
+	}, func() {
+		// Work goes on in the moved library: events under the old
+		// watches, for folders that are gone from the library root.
+		for _, rel := range w.lib.files()[:10] {
+			p := filepath.Join(away, filepath.FromSlash(rel))
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// libraryOutage mirrors a library with the daemon, takes the library away
+// (down), optionally touches things while it is away (during), checks
+// that nothing on the target changed, brings it back (up) and checks
+// that the daemon converges and keeps seeing changes.
+func libraryOutage(t *testing.T, w *world, down, up, during func()) {
+	w.tolerateKnown = true
+	w.populate(mixedSpec)
+	d := w.startDaemon()
+	w.waitConverged(d, "initial mirror")
+	w.plantUserFiles()
+	before := w.snapshot()
+
+	down()
+	if during != nil {
+		during()
+	}
+	// The daemon retries an offline profile every 5 s with a full pass;
+	// ask for one at once too, through the daemon and through a local run.
+	r := w.run(time.Minute, "sync", "--json")
+	if r.code != 3 || len(r.reports) != 1 || !strings.Contains(r.reports[0].Error, "source") {
+		t.Errorf("romsyncd sync through the daemon with the library gone: %v, want exit 3 and a report that names the source\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
+	}
+	if diff := w.sameSnapshot(before); len(diff) > 0 {
+		t.Errorf("the target changed while the library was gone (invariant: zero deletions):\n  %s", strings.Join(diff, "\n  "))
+	}
+	// Let the daemon's own retry run at least once (it logs the pause).
+	if !waitFor(20*time.Second, func() bool { return d.count("profile paused") > 0 || !d.running() }) {
+		t.Errorf("the daemon did not pause the profile while the library was gone\n%s", d.output())
+	}
+	if diff := w.sameSnapshot(before); len(diff) > 0 {
+		t.Errorf("the target changed while the library was gone (invariant: zero deletions):\n  %s", strings.Join(diff, "\n  "))
+	}
+	w.check("while the library was gone", afterStop)
+
+	up()
+	if during != nil {
+		// The files removed in the moved library are really gone now.
+		for _, rel := range w.lib.files()[:10] {
+			if !fileExists(w.lib.abs(rel)) {
+				w.lib.h.mu.Lock()
+				delete(w.lib.h.cur, rel)
+				w.lib.h.mu.Unlock()
+			}
+		}
+	}
+	w.waitConverged(d, "library back")
+	// The watches must follow the library that came back: a change is
+	// mirrored without a full pass being asked for.
+	did := w.mutate(mixedSpec, 4)
+	w.waitConverged(d, fmt.Sprintf("a change after the library came back (%q)", did))
+	d.stop("end")
+}
