@@ -380,10 +380,19 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 			}
 		}
 	}()
+	// full is the ErrTargetFull that ended the staging: the files staged
+	// before it are installed, then it stops the profile. Discarding them
+	// would leave a nearly full card without the files that fit, and make
+	// every retry write them again.
+	var full error
 	for _, a := range batch {
 		st, err := fr.stageRetry(ctx, s, c, a, rep)
 		if err != nil {
-			return err
+			if !errors.Is(err, ErrTargetFull) {
+				return err
+			}
+			full = err
+			break
 		}
 		if st.tmp != "" {
 			temps = append(temps, st)
@@ -430,7 +439,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 		verified = append(verified, st)
 	}
 	if len(verified) == 0 {
-		return nil
+		return full
 	}
 	// Record the installs before any rename: a crash from here on leaves
 	// pending entries that the next pass resolves by content.
@@ -519,7 +528,10 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 	}
 	// The pending record was durable; losing this one to a crash only
 	// costs a content check on the next pass.
-	return s.targetErr(fr.abs, t.saveManifestLocked(f, false))
+	if err := s.targetErr(fr.abs, t.saveManifestLocked(f, false)); err != nil {
+		return err
+	}
+	return full
 }
 
 // stageRetry stages one file, retrying transient read errors with

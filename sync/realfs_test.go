@@ -87,6 +87,13 @@ func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
 	assert.Equal(t, msg, r.Error)
 	assert.False(t, r.InSync)
 	e.check(t)
+	// What fit before the card was full is installed: a retry does not
+	// write it again.
+	// (About 4.9 MiB free: a.gb fits, b.gb would leave less than the
+	// reserve kept for the manifests.)
+	assert.Equal(t, 1, r.Copied, "%+v", r)
+	_, err = os.Stat(filepath.Join(e.dst, "gb/a.gb"))
+	assert.NoError(t, err)
 
 	// The user deletes the covers: the next pass has room and converges.
 	require.NoError(t, os.Remove(filepath.Join(e.dst, "Imgs/covers.bin")))
