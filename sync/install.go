@@ -124,7 +124,8 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		return st, &tooLargeError{size: size, max: c.maxFileSize}
 	}
 	if free, ferr := freeBytes(dstDir); ferr == nil && uint64(size)+freeReserve > free {
-		return st, fmt.Errorf("%w: need %s for %s, have %s", ErrTargetFull, humanBytes(size), s.Rel, humanBytes(int64(free)))
+		return st, fmt.Errorf("%w: need %s for %s (%s, and %s kept free for romsyncd's manifests), have %s", ErrTargetFull,
+			humanBytes(size+freeReserve), s.Rel, humanBytes(size), humanBytes(freeReserve), humanBytes(int64(free)))
 	}
 	adviseSequential(src)
 
@@ -133,6 +134,9 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		return st, classifyTargetErr(dstDir, fmt.Errorf("create temp in %s: %w", dstDir, err))
 	}
 	st.tmp = tmp.Name()
+	// CreateTemp makes 0600 files; the copy gets the library file's
+	// permissions (FAT-family cards have none and refuse: ignored).
+	_ = tmp.Chmod(before.Mode().Perm())
 	defer func() {
 		if err != nil {
 			tmp.Close()
