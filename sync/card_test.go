@@ -353,10 +353,6 @@ func mustReadDir(t *testing.T, dir string) []os.DirEntry {
 // whose name the card cannot store (fusefat takes only ASCII names) must be
 // reported with its files, not dropped silently with the pass in sync.
 func TestCardFolderNameTheCardCannotStore(t *testing.T) {
-	t.Skip("BUG: Session.collect (pass.go) drops a nested library folder whose name mapDir cannot map " +
-		"(here \"psx/Pokémon Stadium (Disc 1)\" on ASCII-only fusefat): its files appear nowhere in the " +
-		"report and the pass is InSync; only top-level folders get a FolderMap.Skip. Fix: report the " +
-		"folder (or each of its files) in Report.Skipped with the name error")
 	mnt := mountCard(t, "FAT32")
 	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
 	e.opts.Probe = daemonProbe

@@ -368,9 +368,6 @@ func TestTargetFolderFsyncFails(t *testing.T) {
 // it installs must say so; the daemon and `romsyncd sync` otherwise take
 // it for a complete pass.
 func TestCancelledPassReturnsCanceled(t *testing.T) {
-	t.Skip("BUG: Session.pass (pass.go) drops the error fr.install returns unless it is target-fatal, " +
-		"so a pass cancelled while installing returns nil (and a Report with no error) whenever it plans no deletion; " +
-		"fix: return ctx.Err() (or the install error) from the worker, as Pass documents")
 	e := newRealEnv(t, filepath.Join(t.TempDir(), "card"))
 	e.opts.Workers = 1
 	for _, d := range []string{"a", "b", "c"} {

@@ -343,9 +343,13 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 				}
 				c := <-cp
 				defer func() { cp <- c }()
+				// install reports a folder's own failures itself; what it
+				// returns stops the pass: the target as a whole, or the end.
 				ferr := fr.install(gctx, s, c, rep)
-				if ferr != nil && targetFatal(ferr) {
-					fatal.CompareAndSwap(nil, &ferr)
+				if ferr != nil {
+					if targetFatal(ferr) {
+						fatal.CompareAndSwap(nil, &ferr)
+					}
 					return ferr
 				}
 				mu.Lock()
@@ -360,6 +364,9 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 			if p := fatal.Load(); p != nil {
 				return *p
 			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
@@ -443,10 +450,19 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 		return u
 	}
 	add := func(rel string, l listing) {
-		tdir, ok, reason := s.mapDir(rel)
+		tdir, ok, reason, nameErr := s.mapDir(rel)
 		if !ok {
 			if rel != "." && !strings.Contains(rel, "/") {
 				rep.add(func(r *Report) { r.Folders = append(r.Folders, FolderMap{Source: rel, Skip: reason}) })
+			}
+			if nameErr {
+				// Not a choice of the profile: the card cannot hold the
+				// folder's name. Its files are problems the user must see.
+				rep.add(func(r *Report) {
+					for _, f := range l.files {
+						r.Skipped = append(r.Skipped, Item{Path: f.Rel, Reason: "folder name: " + reason})
+					}
+				})
 			}
 			return
 		}
@@ -495,7 +511,7 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 		}
 	} else {
 		for _, rel := range scope.Dirs {
-			tdir, ok, _ := s.mapDir(rel)
+			tdir, ok, _, _ := s.mapDir(rel)
 			_, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(rel)))
 			switch {
 			case err == nil:
@@ -534,41 +550,35 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 	return units, srcErr, nil
 }
 
-// mapDir maps a library folder to its target folder.
-func (s *Session) mapDir(rel string) (string, bool, string) {
+// mapDir maps a library folder to its target folder. ok=false skips the
+// folder; nameErr says the target cannot hold a name (a problem), rather
+// than the layout leaving the folder out (a choice).
+func (s *Session) mapDir(rel string) (dir string, ok bool, reason string, nameErr bool) {
 	if rel == "." {
-		return ".", true, ""
+		return ".", true, "", false
 	}
 	parts := strings.Split(rel, "/")
-	var out []string
 	top := parts[0]
+	var names []string
 	if s.opts.MapPlatform != nil {
 		folder, ok, reason := s.opts.MapPlatform(top)
 		if !ok {
-			return "", false, reason
+			return "", false, reason, false
 		}
-		for _, p := range strings.Split(folder, "/") {
-			m, err := s.names.Map(p)
-			if err != nil {
-				return "", false, errText(err)
-			}
-			out = append(out, m)
-		}
+		names = strings.Split(folder, "/")
 	} else {
-		m, err := s.names.Map(top)
-		if err != nil {
-			return "", false, errText(err)
-		}
-		out = append(out, m)
+		names = []string{top}
 	}
-	for _, p := range parts[1:] {
+	names = append(names, parts[1:]...)
+	out := make([]string, 0, len(names))
+	for _, p := range names {
 		m, err := s.names.Map(p)
 		if err != nil {
-			return "", false, errText(err)
+			return "", false, errText(err), true
 		}
 		out = append(out, m)
 	}
-	return strings.Join(out, "/"), true, ""
+	return strings.Join(out, "/"), true, "", false
 }
 
 // feeders lists the library folders that map to target folder tdir, given
@@ -592,7 +602,7 @@ func (s *Session) feeders(tdir, rel string) []string {
 		if rest != "" {
 			cand += "/" + rest
 		}
-		if d, ok, _ := s.mapDir(cand); ok && d == tdir {
+		if d, ok, _, _ := s.mapDir(cand); ok && d == tdir {
 			if st, err := os.Stat(filepath.Join(s.opts.Source, filepath.FromSlash(cand))); err == nil && st.IsDir() {
 				out = append(out, cand)
 			}

@@ -522,7 +522,6 @@ func TestProgressBar(t *testing.T) {
 // everyone the library file is readable by: on a card formatted ext4 (or a
 // local folder a frontend reads), the console's user is not romsyncd's.
 func TestInstalledFileMode(t *testing.T) {
-	t.Skip("BUG: installed files get mode 0600 (os.CreateTemp's, never changed in sync/install.go stage), so another user on the target cannot read the 0644 library file's copy")
 	dir := t.TempDir()
 	writeTree(t, dir, library)
 	writeTree(t, dir, map[string]string{"config.yaml": "profiles:\n  - {name: gba, source: lib, target: sd, layout: onion}\n"})
