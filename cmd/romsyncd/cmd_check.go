@@ -34,12 +34,14 @@ func runCheckConfig(ctx context.Context, g *globalFlags, w, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	for i := range cfg.Profiles {
+		if _, err := profiles.Layout(&cfg.Profiles[i]); err != nil {
+			return profileError(cfg, &cfg.Profiles[i], err)
+		}
+	}
 	fmt.Fprintf(w, "config %s: %d profile(s), state in %s\n", cfg.File, len(cfg.Profiles), profiles.StateDir(cfg))
 	for i := range cfg.Profiles {
 		p := &cfg.Profiles[i]
-		if _, err := profiles.Layout(p); err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("config %s: profiles[%d] (%s): %w", cfg.File, i, p.Name, err)}
-		}
 		fmt.Fprintf(w, "\nprofile %s\n", p.Name)
 		fmt.Fprintf(w, "  source:     %s%s\n", p.Source, pathState(p.Source, false))
 		fmt.Fprintf(w, "  target:     %s%s\n", p.Target, pathState(p.Target, true))
@@ -74,6 +76,19 @@ func runCheckConfig(ctx context.Context, g *globalFlags, w, stderr io.Writer) er
 			p.Watch, p.Debounce, p.MaxDelay, p.PollInterval, p.Rescan)
 	}
 	return nil
+}
+
+// profileError is a usage error for a profile's settings that only the
+// profiles package checks (its layout), naming the file and the profile
+// the way config errors do.
+func profileError(cfg *config.Config, p *config.Profile, err error) error {
+	key := p.Name
+	for i := range cfg.Profiles {
+		if &cfg.Profiles[i] == p {
+			key = fmt.Sprintf("profiles[%d] (%s)", i, p.Name)
+		}
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("config %s: %s: %w", cfg.File, key, err)}
 }
 
 func pathState(p string, target bool) string {

@@ -44,7 +44,7 @@ func runInit(ctx context.Context, g *globalFlags, name string, asJSON, dry bool,
 	}
 	opts, err := profiles.Options(cfg, sel[0], log)
 	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+		return profileError(cfg, sel[0], err)
 	}
 	opts.DryRun = dry
 	rep, err := romsync.Init(ctx, opts)

@@ -78,6 +78,14 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	// Every selected profile's settings are checked before any pass runs.
+	opts := make([]romsync.Options, len(sel))
+	for i, p := range sel {
+		if opts[i], err = profiles.Options(cfg, p, log); err != nil {
+			return profileError(cfg, p, err)
+		}
+		opts[i].DryRun = f.dryRun
+	}
 	// A running daemon owns the targets: ask it instead of racing it.
 	if !f.dryRun && !f.local {
 		if reps, ok, err := syncViaDaemon(ctx, cfg, f.profiles); ok {
@@ -90,18 +98,13 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 	}
 	tty := !f.json && isTerminal(stdout)
 	worst := exitOK
-	for _, p := range sel {
-		opts, err := profiles.Options(cfg, p, log)
-		if err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-		opts.DryRun = f.dryRun
+	for i, p := range sel {
 		var bar *progressBar
 		if tty {
 			bar = newProgressBar(stdout, p.Name)
-			opts.Progress = bar
+			opts[i].Progress = bar
 		}
-		rep, perr := syncProfile(ctx, opts)
+		rep, perr := syncProfile(ctx, opts[i])
 		if bar != nil {
 			bar.clear()
 		}
