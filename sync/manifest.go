@@ -99,7 +99,21 @@ func (t *Target) manifestPath(dir string) string {
 	return filepath.Join(t.meta, foldersDir, manifestName(dir))
 }
 
-// loadManifests reads every folder manifest under .romsyncd/folders.
+// removeManifestTemps removes the temp files of manifest writes a killed
+// run left. Only the lock holder may: a dry run (no lock) could delete the
+// temp file of a running daemon's write.
+func removeManifestTemps(metaDir string) {
+	dir := filepath.Join(metaDir, foldersDir)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tempPrefix) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// loadManifests reads every folder manifest under .romsyncd/folders. It
+// writes nothing.
 func loadManifests(metaDir string) (map[string]*Folder, error) {
 	dir := filepath.Join(metaDir, foldersDir)
 	ents, err := os.ReadDir(dir)
@@ -113,9 +127,7 @@ func loadManifests(metaDir string) (map[string]*Folder, error) {
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, tempPrefix) {
-			// A manifest write interrupted by a crash.
-			_ = os.Remove(filepath.Join(dir, name))
-			continue
+			continue // a manifest write in flight, or interrupted by a crash
 		}
 		if !strings.HasSuffix(name, ".json") {
 			continue

@@ -474,3 +474,34 @@ func TestManifestNeverRecreatesTheMetaFolder(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, mans["gb"].Files, "a.gb")
 }
+
+// TestDryRunLeavesCrashLeftoversAlone: what a killed run left (a temp file
+// in a folder, a half-written manifest) is cleaned by the next real pass; a
+// dry run — which takes no lock, and may run beside the daemon whose
+// manifest write that temp file is — touches none of it.
+func TestDryRunLeavesCrashLeftoversAlone(t *testing.T) {
+	e := newRealEnv(t, filepath.Join(t.TempDir(), "card"))
+	e.lib(t, "gb/a.gb", content("a", 1000))
+	mustRun(t, e.opts)
+	e.lib(t, "gb/b.gb", content("b", 1000))
+	leftovers := []string{
+		filepath.Join(e.dst, metaDirName, foldersDir, tempPrefix+"42"+tempSuffix),
+		filepath.Join(e.dst, "gb", tempPrefix+"43"+tempSuffix),
+	}
+	for _, p := range leftovers {
+		require.NoError(t, os.WriteFile(p, []byte("half"), 0o644))
+	}
+	before := snapshot(t, e.dst)
+	dry := e.opts
+	dry.DryRun = true
+	r := mustRun(t, dry)
+	assert.Len(t, r.Plan, 1)
+	assert.Equal(t, before, snapshot(t, e.dst), "a dry run changes nothing")
+
+	r = mustRun(t, e.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	for _, p := range leftovers {
+		assert.NoFileExists(t, p)
+	}
+	e.converged(t)
+}

@@ -138,6 +138,7 @@ func OpenTarget(root string, opts OpenOptions) (*Target, error) {
 	if err := t.takeLock(); err != nil {
 		return nil, err
 	}
+	removeManifestTemps(t.meta)
 	f, err := loadManifests(t.meta)
 	if err != nil {
 		t.Close()
