@@ -66,8 +66,8 @@ type result struct {
 }
 
 // romsyncd runs the real binary in dir, with an environment confined to
-// dir plus env, and returns its exit code and output.
-func romsyncd(t *testing.T, dir string, env []string, args ...string) result {
+// dir, and returns its exit code and output.
+func romsyncd(t *testing.T, dir string, args ...string) result {
 	t.Helper()
 	if _, err := os.Stat(systemSocket); err == nil {
 		t.Fatalf("a romsyncd daemon listens on %s: stop it first, `romsyncd sync` would ask it to run the tests' passes", systemSocket)
@@ -76,7 +76,7 @@ func romsyncd(t *testing.T, dir string, env []string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "romsyncd", args...)
 	cmd.Dir = dir
-	cmd.Env = append(baseEnv(dir), env...)
+	cmd.Env = baseEnv(dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -92,8 +92,8 @@ func romsyncd(t *testing.T, dir string, env []string, args ...string) result {
 	return res
 }
 
-// baseEnv is the environment of a run in dir: $PATH (where testscript.Main
-// installed the command), coverage, and confinedEnv.
+// baseEnv is the environment of a run in dir: $PATH (where TestMain linked
+// the command), coverage, and confinedEnv.
 func baseEnv(dir string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	if d := os.Getenv("GOCOVERDIR"); d != "" {

@@ -20,7 +20,7 @@ func TestQuickstart(t *testing.T) {
 	copyTree(t, filepath.Join(examples, "library"), filepath.Join(dir, "examples", "library"))
 	copyTree(t, filepath.Join(examples, "config.yaml"), filepath.Join(dir, "examples", "config.yaml"))
 
-	res := romsyncd(t, dir, nil, "sync", "--config", "examples/config.yaml")
+	res := romsyncd(t, dir, "sync", "--config", "examples/config.yaml")
 	if res.code != 0 {
 		t.Fatalf("first run: exit %d, want 0", res.code)
 	}
@@ -72,7 +72,7 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("no first-pass state in the config's state_dir: %v", err)
 	}
 
-	res = romsyncd(t, dir, nil, "sync", "--config", "examples/config.yaml")
+	res = romsyncd(t, dir, "sync", "--config", "examples/config.yaml")
 	if res.code != 0 || !strings.Contains(res.stdout, "example: 0 copied (0 B, 0 replaced), 0 deleted, 16 unchanged") {
 		t.Errorf("second run: exit %d, want 0 with 0 copied, 16 unchanged; stdout:\n%s", res.code, res.stdout)
 	}

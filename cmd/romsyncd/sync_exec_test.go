@@ -23,7 +23,7 @@ import (
 // report's fields, inodes and mtimes, a lock held by another process, a
 // signal, a terminal. Each one runs the real binary (see TestMain).
 
-// report holds the fields of `romsync sync --json` that the tests read.
+// report holds the fields of `romsyncd sync --json` that the tests read.
 type report struct {
 	Profile     string `json:"profile"`
 	Copied      int    `json:"copied"`
@@ -108,7 +108,7 @@ func TestSyncJSON(t *testing.T) {
 	writeTree(t, dir, library)
 	writeTree(t, dir, map[string]string{"config.yaml": twoProfiles})
 
-	res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml", "--json")
+	res := romsyncd(t, dir, "sync", "--config", "config.yaml", "--json")
 	if res.code != 0 {
 		t.Fatalf("first pass: exit %d, want 0", res.code)
 	}
@@ -131,7 +131,7 @@ func TestSyncJSON(t *testing.T) {
 		}
 	}
 
-	res = romsyncd(t, dir, nil, "sync", "--config", "config.yaml", "--json")
+	res = romsyncd(t, dir, "sync", "--config", "config.yaml", "--json")
 	if res.code != 0 {
 		t.Fatalf("second pass: exit %d, want 0", res.code)
 	}
@@ -151,7 +151,7 @@ func TestSyncJSON(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "elsewhere.gb"), filepath.Join(dir, "lib/Nintendo - Game Boy/Link.gb")); err != nil {
 		t.Fatal(err)
 	}
-	res = romsyncd(t, dir, nil, "sync", "--config", "config.yaml", "--json")
+	res = romsyncd(t, dir, "sync", "--config", "config.yaml", "--json")
 	if res.code != 1 {
 		t.Fatalf("pass with a conflict and a skipped file: exit %d, want 1", res.code)
 	}
@@ -208,7 +208,7 @@ func TestNoOpPassTouchesNothing(t *testing.T) {
 		"sd/GB/Gamma (Japan).gb":   "lib/Nintendo - Game Boy/Gamma (Japan).gb",
 		"sd/GB/Delta (World).gb":   "lib/Nintendo - Game Boy/Delta (World).gb",
 	}
-	if res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml"); res.code != 0 {
+	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 {
 		t.Fatalf("first pass: exit %d", res.code)
 	}
 	before := map[string]fileID{}
@@ -223,7 +223,7 @@ func TestNoOpPassTouchesNothing(t *testing.T) {
 		}
 	}
 
-	if res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml"); res.code != 0 || !strings.Contains(res.stdout, "0 copied (0 B, 0 replaced), 0 deleted, 4 unchanged") {
+	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 || !strings.Contains(res.stdout, "0 copied (0 B, 0 replaced), 0 deleted, 4 unchanged") {
 		t.Fatalf("no-op pass: exit %d, stdout %q", res.code, res.stdout)
 	}
 	for tgt := range files {
@@ -234,7 +234,7 @@ func TestNoOpPassTouchesNothing(t *testing.T) {
 
 	// The library's Alpha is replaced by another version.
 	writeTree(t, dir, map[string]string{"lib/Nintendo - Game Boy Advance/Alpha (USA).gba": "alpha, second version\n"})
-	res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml", "--json")
+	res := romsyncd(t, dir, "sync", "--config", "config.yaml", "--json")
 	if res.code != 0 {
 		t.Fatalf("pass after a replace: exit %d", res.code)
 	}
@@ -269,7 +269,7 @@ func TestInitAdoptsWithoutCopying(t *testing.T) {
 	})
 	alpha, beta := identify(t, filepath.Join(dir, "sd/GBA/Alpha (USA).gba")), identify(t, filepath.Join(dir, "sd/GBA/Beta (Europe).gba"))
 
-	res := romsyncd(t, dir, nil, "init", "--config", "config.yaml", "--profile", "gba", "--json")
+	res := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", "gba", "--json")
 	if res.code != 0 {
 		t.Fatalf("init: exit %d", res.code)
 	}
@@ -281,7 +281,7 @@ func TestInitAdoptsWithoutCopying(t *testing.T) {
 		t.Errorf("init report: %+v (%v), want adopted 2, in sync", adopted, err)
 	}
 
-	res = romsyncd(t, dir, nil, "sync", "--config", "config.yaml", "--json")
+	res = romsyncd(t, dir, "sync", "--config", "config.yaml", "--json")
 	if res.code != 0 {
 		t.Fatalf("sync after init: exit %d", res.code)
 	}
@@ -302,7 +302,7 @@ func TestTargetBusy(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, library)
 	writeTree(t, dir, map[string]string{"config.yaml": "profiles:\n  - {name: gba, source: lib, target: sd, layout: onion}\n"})
-	if res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml"); res.code != 0 {
+	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 {
 		t.Fatalf("first pass: exit %d", res.code)
 	}
 	writeTree(t, dir, map[string]string{"lib/Nintendo - Game Boy Advance/Epsilon (USA).gba": "epsilon\n"})
@@ -315,7 +315,7 @@ func TestTargetBusy(t *testing.T) {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
-	res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml")
+	res := romsyncd(t, dir, "sync", "--config", "config.yaml")
 	if res.code != 3 || !strings.Contains(res.stderr, "target in use by another romsyncd") {
 		t.Errorf("sync of a locked target: exit %d, stderr %q; want 3 and \"target in use by another romsyncd\"", res.code, res.stderr)
 	}
@@ -326,7 +326,7 @@ func TestTargetBusy(t *testing.T) {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_UN); err != nil {
 		t.Fatal(err)
 	}
-	if res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml"); res.code != 0 || !strings.Contains(res.stdout, "gba: 1 copied") {
+	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 || !strings.Contains(res.stdout, "gba: 1 copied") {
 		t.Errorf("sync after the lock is released: exit %d, stdout %q", res.code, res.stdout)
 	}
 }
@@ -399,7 +399,7 @@ func TestInterrupted(t *testing.T) {
 		}
 	}
 
-	res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml", "--json")
+	res := romsyncd(t, dir, "sync", "--config", "config.yaml", "--json")
 	if res.code != 0 {
 		t.Fatalf("pass after the interrupted one: exit %d", res.code)
 	}
@@ -525,7 +525,7 @@ func TestInstalledFileMode(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, library)
 	writeTree(t, dir, map[string]string{"config.yaml": "profiles:\n  - {name: gba, source: lib, target: sd, layout: onion}\n"})
-	if res := romsyncd(t, dir, nil, "sync", "--config", "config.yaml"); res.code != 0 {
+	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 {
 		t.Fatalf("sync: exit %d", res.code)
 	}
 	info, err := os.Stat(filepath.Join(dir, "sd/GBA/Alpha (USA).gba"))
