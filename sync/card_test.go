@@ -363,3 +363,36 @@ func TestCardFolderNameTheCardCannotStore(t *testing.T) {
 	assert.False(t, r.InSync, "a folder the card cannot hold is a problem the user must see")
 	assert.Contains(t, reasons(r.Skipped), "psx/Pokémon Stadium (Disc 1)/track01.bin")
 }
+
+// TestCardFull: a library larger than the card. The pass stops with
+// ErrTargetFull once a file does not fit, what is on the card is complete
+// and owned, and after the user frees room (a bigger card would do too)
+// the next pass converges. (FAT32 passes too, but fusefat writes about
+// 5 MiB/s: filling even a 64 MiB image takes 20 s.)
+func TestCardFull(t *testing.T) {
+	for _, kind := range []string{"exFAT"} {
+		t.Run(kind, func(t *testing.T) {
+			mnt := mountCard(t, kind)
+			e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+			e.opts.Probe = daemonProbe
+			// The card also holds the user's own files, outside the target.
+			boxart := filepath.Join(mnt, "Imgs", "boxart.bin")
+			require.NoError(t, os.MkdirAll(filepath.Dir(boxart), 0o755))
+			require.NoError(t, os.WriteFile(boxart, content("boxart", 24<<20), 0o644))
+			for i := range 6 {
+				e.lib(t, fmt.Sprintf("psx/disc%d.bin", i), content(fmt.Sprint("disc", i), 7<<20))
+			}
+			e.lib(t, "gb/small.gb", content("small", 1000))
+			r, err := runPass(context.Background(), t, e.opts)
+			require.ErrorIs(t, err, ErrTargetFull, "%+v", r)
+			assert.Contains(t, err.Error(), "need")
+			assert.Positive(t, r.Copied)
+			e.check(t)
+
+			require.NoError(t, os.Remove(boxart))
+			r = mustRun(t, e.opts)
+			assert.True(t, r.InSync, "%+v", r)
+			e.converged(t)
+		})
+	}
+}
