@@ -323,9 +323,17 @@ func TestTargetWriteFaults(t *testing.T) {
 			if c.wantFatal != nil {
 				require.ErrorIs(t, err, c.wantFatal)
 			} else {
-				require.NoError(t, err)
 				assert.Contains(t, reasons(r.Errors), "gb/a.gb")
 				assert.Contains(t, reasons(r.Errors)["gb/a.gb"], "input/output error")
+				// The library was read whole: its deletions are not held
+				// (nor blamed on it). Committing the deletion (the folder's
+				// fsync, the manifest) meets the card's fault too, and fails
+				// the pass.
+				assert.Empty(t, r.DeletesHeld)
+				assert.Equal(t, 1, r.Deleted)
+				if assert.Error(t, err) {
+					assert.Contains(t, err.Error(), "input/output error")
+				}
 			}
 			assert.False(t, r.InSync)
 			got, _ := f.installed(t, "gb/a.gb")

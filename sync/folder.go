@@ -575,7 +575,8 @@ func (fr *folderRun) stageRetry(ctx context.Context, s *Session, c *copier, a ac
 			backoff *= 2
 			continue
 		}
-		if isTargetSide(err) {
+		var tio *targetIOError
+		if isTargetSide(err) || errors.As(err, &tio) {
 			err = classifyTargetErr(fr.abs, err)
 			if targetFatal(err) {
 				return staged{}, err

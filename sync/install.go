@@ -131,7 +131,7 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 
 	tmp, err := os.CreateTemp(dstDir, tempPrefix+"*"+tempSuffix)
 	if err != nil {
-		return st, classifyTargetErr(dstDir, fmt.Errorf("create temp in %s: %w", dstDir, err))
+		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
 	}
 	st.tmp = tmp.Name()
 	// CreateTemp makes 0600 files; the copy gets the library file's
@@ -160,7 +160,7 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 					return st, fmt.Errorf("%w: need %s more for %s, have %s free in %s: %w", ErrTargetFull,
 						humanBytes(size-n), s.Rel, humanBytes(int64(have)), dstDir, werr)
 				}
-				return st, classifyTargetErr(dstDir, werr)
+				return st, classifyTargetErr(dstDir, &targetIOError{werr})
 			}
 			n += int64(m)
 		}
@@ -178,7 +178,8 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
 	}
 	now, perr := os.Stat(srcPath)
-	if after.Size() != size || !after.ModTime().Equal(before.ModTime()) || perr != nil || !os.SameFile(after, now) {
+	if after.Size() != size || !after.ModTime().Equal(before.ModTime()) || perr != nil || !os.SameFile(after, now) ||
+		beingWritten(src, after.ModTime()) {
 		return st, fmt.Errorf("%s: %w", s.Rel, errSourceChanged)
 	}
 	if n != size {
@@ -186,15 +187,15 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 	}
 	mt := before.ModTime()
 	if err := os.Chtimes(st.tmp, mt, mt); err != nil {
-		return st, classifyTargetErr(dstDir, fmt.Errorf("set mtime of %s: %w", st.tmp, err))
+		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("set mtime of %s: %w", st.tmp, err)})
 	}
 	if c.perFileSync {
 		if err := tmp.Sync(); err != nil {
-			return st, classifyTargetErr(dstDir, fmt.Errorf("fsync %s: %w", st.tmp, err))
+			return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("fsync %s: %w", st.tmp, err)})
 		}
 	}
 	if err := tmp.Close(); err != nil {
-		return st, classifyTargetErr(dstDir, fmt.Errorf("close %s: %w", st.tmp, err))
+		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("close %s: %w", st.tmp, err)})
 	}
 	st.act = a
 	st.hash = Hash(h.Sum64())
@@ -203,6 +204,14 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 	st.srcMtime = mt.UnixNano()
 	return st, nil
 }
+
+// targetIOError marks a failure of the target side of a copy (the temp
+// file on the card), as opposed to reading the library: it does not make
+// the pass's reading of the library incomplete.
+type targetIOError struct{ err error }
+
+func (e *targetIOError) Error() string { return e.err.Error() }
+func (e *targetIOError) Unwrap() error { return e.err }
 
 type tooLargeError struct{ size, max int64 }
 
