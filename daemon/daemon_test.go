@@ -410,3 +410,23 @@ func TestOverflowMarksEverythingDirty(t *testing.T) {
 	}
 	h.waitFor("everything after overflow", h.mirrored(want))
 }
+
+func TestAFileHeldOpenByItsWriterIsInstalledOnceClosed(t *testing.T) {
+	h := newHarness(t, "")
+	h.write("gb/seed.gb", "s")
+	h.start()
+	h.waitFor("initial mirror", h.mirrored(map[string]string{"gb/seed.gb": "s"}))
+	w, err := os.Create(filepath.Join(h.src, "gb", "slow.gb"))
+	require.NoError(t, err)
+	_, err = w.Write([]byte("part one "))
+	require.NoError(t, err)
+	// The writer pauses longer than the debounce: the pass sees a file
+	// that does not change, but it is still open for writing.
+	h.waitFor("busy reported", func() bool { return strings.Contains(h.logs.String(), "busy") || strings.Contains(h.logs.String(), "skipped=1") })
+	_, err = os.Stat(filepath.Join(h.dst, "gb", "slow.gb"))
+	assert.True(t, errors.Is(err, fs.ErrNotExist), "not installed while open for writing")
+	_, err = w.Write([]byte("part two"))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	h.waitFor("installed once closed", h.mirrored(map[string]string{"gb/seed.gb": "s", "gb/slow.gb": "part one part two"}))
+}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"path"
 	"sort"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -230,6 +232,12 @@ func (r *runner) run(ctx context.Context) {
 	}()
 	rescan := time.NewTimer(jitter(r.profile.Rescan))
 	defer rescan.Stop()
+	// Files skipped as busy (still being written) are retried once their
+	// folder has been quiet for a while, even if no new event comes.
+	busy := map[string]bool{}
+	busyRetry := time.NewTimer(time.Hour)
+	busyRetry.Stop()
+	defer busyRetry.Stop()
 	check := time.NewTicker(r.retry)
 	defer check.Stop()
 	lastErr := ""
@@ -278,6 +286,13 @@ func (r *runner) run(ctx context.Context) {
 			case <-rescan.C:
 				rescan.Reset(jitter(r.profile.Rescan))
 				r.markAll()
+			case <-busyRetry.C:
+				dirs := make([]string, 0, len(busy))
+				for d := range busy {
+					dirs = append(dirs, d)
+				}
+				clear(busy)
+				r.mark(watcher.Batch{Dirs: dirs})
 			case <-check.C:
 				if !sess.Target().Online() {
 					sess.Close()
@@ -305,6 +320,9 @@ func (r *runner) run(ctx context.Context) {
 		}
 		r.record(rep, err)
 		r.reply(waiters, rep)
+		if n := len(busy); markBusy(busy, rep) && n == 0 {
+			busyRetry.Reset(max(r.profile.Debounce, time.Second))
+		}
 		switch {
 		case err == nil:
 			lastErr = ""
@@ -455,6 +473,19 @@ func (r *runner) answerWaiters(err error) {
 	rep := &romsync.Report{Profile: r.profile.Name, Source: r.profile.Source, Target: r.profile.Target, Error: err.Error(),
 		Conflicts: []romsync.Item{}, Skipped: []romsync.Item{}, Errors: []romsync.Item{}}
 	r.reply(waiters, rep)
+}
+
+// markBusy adds the library folders of files skipped as busy to set and
+// reports whether there were any.
+func markBusy(set map[string]bool, rep *romsync.Report) bool {
+	found := false
+	for _, it := range rep.Skipped {
+		if strings.HasPrefix(it.Reason, "busy") {
+			set[path.Dir(it.Path)] = true
+			found = true
+		}
+	}
+	return found
 }
 
 // jitter spreads periodic full passes by ±25%.
