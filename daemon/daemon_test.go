@@ -422,7 +422,9 @@ func TestAFileHeldOpenByItsWriterIsInstalledOnceClosed(t *testing.T) {
 	require.NoError(t, err)
 	// The writer pauses longer than the debounce: the pass sees a file
 	// that does not change, but it is still open for writing.
-	h.waitFor("busy reported", func() bool { return strings.Contains(h.logs.String(), "busy") || strings.Contains(h.logs.String(), "skipped=1") })
+	h.waitFor("busy reported", func() bool {
+		return strings.Contains(h.logs.String(), "busy") || strings.Contains(h.logs.String(), "skipped=1")
+	})
 	_, err = os.Stat(filepath.Join(h.dst, "gb", "slow.gb"))
 	assert.True(t, errors.Is(err, fs.ErrNotExist), "not installed while open for writing")
 	_, err = w.Write([]byte("part two"))
