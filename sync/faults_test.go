@@ -389,3 +389,49 @@ func TestCancelledPassReturnsCanceled(t *testing.T) {
 	assert.False(t, r.InSync)
 	assert.Equal(t, 1, r.Copied)
 }
+
+// TestTargetReadBackFaults: the card does not give back what was written
+// (its reads end early): the verify step catches it, copies once more, and
+// reports the file; nothing unverified is installed. (EIOAtOffset would
+// fail the writes first: TestTargetWriteFaults.)
+func TestTargetReadBackFaults(t *testing.T) {
+	cases := []struct {
+		name   string
+		fault  func(*faultfs.Fault)
+		kind   string
+		reason string
+	}{
+		{"early EOF", func(x *faultfs.Fault) { x.EarlyEOF = 100 << 10 }, faultfs.KindEOF, "corrupted on the target"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFaultTarget(t)
+			f.seed(t)
+			a1, _ := f.installed(t, "gb/a.gb")
+			s, err := Open(context.Background(), f.opts)
+			require.NoError(t, err)
+			// Reads only: the writes of the copy go through.
+			f.fs.Set(faultfs.AllFiles, fault(c.fault))
+			r, err := s.Pass(context.Background(), Scope{All: true})
+			f.fs.Clear(faultfs.AllFiles)
+			s.Close()
+			require.NoError(t, err)
+			// Each of the two files read back twice: copied once more.
+			assert.GreaterOrEqual(t, f.fs.Injected()[c.kind], 4)
+			errs := reasons(r.Errors)
+			for _, rel := range []string{"gb/a.gb", "gb/b.gb"} {
+				assert.Contains(t, errs[rel], c.reason, rel)
+			}
+			assert.NotContains(t, errs, "nes/n.nes", "a file shorter than the fault is fine")
+			got, _ := f.installed(t, "gb/a.gb")
+			assert.True(t, got == a1, "previous version kept")
+			_, ok := f.installed(t, "gb/b.gb")
+			assert.False(t, ok)
+			f.check(t)
+
+			r = mustRun(t, f.opts)
+			assert.True(t, r.InSync, "%+v", r)
+			f.converged(t)
+		})
+	}
+}
