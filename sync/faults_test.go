@@ -235,9 +235,9 @@ func TestSourceSlowReadCancelled(t *testing.T) {
 	assert.Less(t, time.Since(cancelled), 2*time.Second, "returned promptly")
 	assert.Empty(t, tempFiles(t, f.dst), "no temp file left by the cancelled pass")
 	f.check(t)
-	if res.err != nil {
-		require.ErrorIs(t, res.err, context.Canceled) // nil: see TestCancelledPassReturnsCanceled
-	}
+	require.ErrorIs(t, res.err, context.Canceled)
+	assert.Contains(t, res.r.Error, "context canceled")
+	assert.False(t, res.r.InSync)
 
 	f.fs.Clear("psx/disc.bin")
 	r := mustRun(t, f.opts)
