@@ -1,14 +1,5 @@
-//go:build testscript
-
-// The scripts need github.com/rogpeppe/go-internal/testscript, whose txtar
-// package imports golang.org/x/tools/txtar: go.sum must hold
-//
-//	golang.org/x/tools v0.52.0 h1:ryxg4U63oaUYk7uOLTF37n43f4qgtGvqV4Ioit1BaEs=
-//	golang.org/x/tools v0.52.0/go.mod h1:ItcP5UNaVGG+Yc4eIYmaFLNJ4soEopkx5Y2d4lcEurs=
-//
-// before this file can drop its build tag. Until then, run the scripts with
-// a copy of go.mod whose go.sum has those lines:
-// go test -tags testscript -modfile=/tmp/x/go.mod ./cmd/romsyncd
+// The end-to-end scripts in testdata/script run the real binary through
+// github.com/rogpeppe/go-internal/testscript.
 
 package main
 
