@@ -435,3 +435,28 @@ func TestTargetReadBackFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionKeptAcrossAFolderFsyncFailure: the same, after a folder's
+// fsync failed with its renames done and its installs still pending in
+// memory.
+func TestSessionKeptAcrossAFolderFsyncFailure(t *testing.T) {
+	f := newFaultTarget(t)
+	f.seed(t)
+	s, err := Open(context.Background(), f.opts)
+	require.NoError(t, err)
+	defer s.Close()
+	f.fs.Set("Roms/gb", fault(func(x *faultfs.Fault) { x.FsyncEIO = true }))
+	r, err := s.Pass(context.Background(), Scope{All: true})
+	f.fs.Clear("Roms/gb")
+	require.NoError(t, err)
+	assert.NotEmpty(t, r.Errors)
+	f.check(t)
+
+	r, err = s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.True(t, r.InSync, "%+v", r)
+	f.converged(t)
+	r, err = s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.Zero(t, r.HashedBytes)
+}

@@ -505,3 +505,34 @@ func TestDryRunLeavesCrashLeftoversAlone(t *testing.T) {
 	}
 	e.converged(t)
 }
+
+// TestSessionKeptAcrossAFullCard: the daemon keeps its session after a
+// pass that failed with ErrTargetFull (only offline errors reopen it), so
+// the next pass starts from the in-memory manifests the failed one left.
+func TestSessionKeptAcrossAFullCard(t *testing.T) {
+	mnt := testfs.Tmpfs(t, "8m")
+	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
+	e.lib(t, "nes/small.nes", content("small", 40<<10))
+	mustRun(t, e.opts)
+	e.userFile(t, "Imgs/covers.bin", string(content("covers", 3<<20)))
+	for _, n := range []string{"a", "b", "c"} {
+		e.lib(t, "gb/"+n+".gb", content(n, 2<<20))
+	}
+	s, err := Open(context.Background(), e.opts)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Pass(context.Background(), Scope{All: true})
+	require.ErrorIs(t, err, ErrTargetFull)
+	e.check(t)
+
+	require.NoError(t, os.Remove(filepath.Join(e.dst, "Imgs/covers.bin")))
+	delete(e.user, "Imgs/covers.bin")
+	r, err := s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.True(t, r.InSync, "%+v", r)
+	e.converged(t)
+	r, err = s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.Zero(t, r.HashedBytes)
+	assert.Zero(t, r.Copied)
+}
