@@ -333,11 +333,15 @@ func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(strin
 		}
 		rel, _ := filepath.Rel(meta, p)
 		rel = filepath.ToSlash(rel)
+		// romsyncd's own files (marker, lock, journals) come and go with
+		// its versions; what must not stay behind are its temp and probe
+		// files (.romsyncd-*), and anything but manifests in folders/.
 		switch {
-		case rel == "." || rel == "marker" || rel == "lock" || rel == "folders":
-		case strings.HasPrefix(rel, "folders/") && manifestRE.MatchString(path.Base(rel)):
-		default:
-			bad(".romsyncd/%s: litter in romsyncd's folder that no run removes (invariant 2)", rel)
+		case rel == "." || rel == "folders":
+		case strings.HasPrefix(path.Base(rel), ".romsyncd-"):
+			bad(".romsyncd/%s: a temp or probe file in romsyncd's folder survived a run that ended by itself (invariant 2)", rel)
+		case strings.HasPrefix(rel, "folders/") && !manifestRE.MatchString(path.Base(rel)):
+			bad(".romsyncd/%s: not a manifest (invariant 2)", rel)
 		}
 		return nil
 	})

@@ -312,6 +312,7 @@ type world struct {
 	target  string // the target root: mnt/Roms
 	cfg     string
 	sock    string
+	source  string // the profile's source: lib.root, or a FUSE view of it
 	state   string
 	opts    worldOpts
 	profile string // profile keys currently in the config
@@ -432,6 +433,13 @@ func isMountPoint(dir string) bool {
 	return a.Dev != b.Dev
 }
 
+func (w *world) sourceDir() string {
+	if w.source != "" {
+		return w.source
+	}
+	return w.lib.root
+}
+
 // writeConfig writes the configuration with the given extra profile keys.
 func (w *world) writeConfig(profile string) {
 	w.t.Helper()
@@ -445,7 +453,7 @@ profiles:
     debounce: 100ms
     max_delay: 1s
     poll_interval: 200ms
-%s`, strconv.Quote(w.state), strconv.Quote(w.sock), strconv.Quote(w.lib.root), strconv.Quote(w.target), profile)
+%s`, strconv.Quote(w.state), strconv.Quote(w.sock), strconv.Quote(w.sourceDir()), strconv.Quote(w.target), profile)
 	writeFileAtomic(w.t, w.cfg, []byte(y))
 }
 
