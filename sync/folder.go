@@ -341,15 +341,27 @@ func (fr *folderRun) ensureDir(s *Session, f *Folder) error {
 		return nil
 	}
 	if _, err := os.Lstat(fr.abs); err == nil {
-		return nil
+		return s.targetErr(fr.abs, s.target.noteInflight(fr.u.Dir, false))
 	}
 	// A folder missing on a pulled card is its empty mount point's.
 	if err := s.target.offline(); err != nil {
 		return err
 	}
+	// Record every component about to be created before creating it, so
+	// a run killed in between still knows they are romsyncd's.
+	comps := strings.Split(fr.u.Dir, "/")
+	for i := range comps {
+		rel := strings.Join(comps[:i+1], "/")
+		if _, err := os.Lstat(filepath.Join(s.target.Root, filepath.FromSlash(rel))); err == nil {
+			continue
+		}
+		if err := s.target.noteInflight(rel, true); err != nil {
+			return s.targetErr(s.target.Root, err)
+		}
+	}
 	// Create the missing components one by one, re-checking for links.
 	p := s.target.Root
-	for _, comp := range strings.Split(fr.u.Dir, "/") {
+	for _, comp := range comps {
 		p = filepath.Join(p, comp)
 		err := os.Mkdir(p, 0o755)
 		if err != nil && !errors.Is(err, fs.ErrExist) {

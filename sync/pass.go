@@ -254,6 +254,9 @@ func (s *Session) Pass(ctx context.Context, scope Scope) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Profile: s.opts.Profile, Source: s.opts.Source, Target: s.opts.Target, DryRun: s.opts.DryRun, Created: s.target.Created}
 	err := s.pass(ctx, scope, rep)
+	if ferr := s.target.finishInflight(); ferr != nil && err == nil && !s.opts.DryRun {
+		err = s.targetErr(s.target.Root, ferr)
+	}
 	if err != nil {
 		rep.Error = err.Error()
 	}

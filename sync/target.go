@@ -61,6 +61,9 @@ type Target struct {
 
 	mu      stdsync.Mutex
 	folders map[string]*Folder
+
+	jmu      stdsync.Mutex   // the in-flight journal
+	inflight map[string]bool // folder -> created by romsyncd
 }
 
 // OpenOptions says how a target may be opened.
@@ -145,6 +148,10 @@ func OpenTarget(root string, opts OpenOptions) (*Target, error) {
 		return nil, err
 	}
 	t.folders = f
+	if err := t.recoverInflight(); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("target %s: recover from an interrupted run: %w", root, err)
+	}
 	return t, nil
 }
 
