@@ -136,4 +136,3 @@ func (t *Target) settleInflight(inflight map[string]bool) error {
 	}
 	return nil
 }
-
