@@ -141,7 +141,7 @@ func (w *world) inspect(mode checkMode, live bool) verdict {
 			return nil
 		}
 		if rel == ".romsyncd" {
-			w.checkMeta(p, mode, live, bad)
+			w.checkMeta(p, mode, live, bad, &v.known)
 			return fs.SkipDir
 		}
 		base := path.Base(rel)
@@ -320,7 +320,7 @@ func (w *world) inspect(mode checkMode, live bool) verdict {
 // checkMeta checks romsyncd's own folder: the marker, the lock and folder
 // manifests, and after a run that ended by itself nothing else (temp
 // files of manifests and markers, probe files).
-func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(string, ...any)) {
+func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(string, ...any), known *[]string) {
 	if _, err := os.Stat(filepath.Join(meta, "marker")); err != nil && !live {
 		bad(".romsyncd/marker: %v", err)
 	}
@@ -338,6 +338,8 @@ func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(strin
 		// files (.romsyncd-*), and anything but manifests in folders/.
 		switch {
 		case rel == "." || rel == "folders":
+		case strings.HasPrefix(path.Base(rel), ".romsyncd-probe-") && w.tolerateKnown && knownBugProbeLitter:
+			*known = append(*known, ".romsyncd/"+rel+": probe file left by a run cut short during its probe")
 		case strings.HasPrefix(path.Base(rel), ".romsyncd-"):
 			bad(".romsyncd/%s: a temp or probe file in romsyncd's folder survived a run that ended by itself (invariant 2)", rel)
 		case strings.HasPrefix(rel, "folders/") && !manifestRE.MatchString(path.Base(rel)):

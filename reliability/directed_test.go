@@ -3,6 +3,7 @@ package reliability
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ const (
 	knownBugLeftoverFolder = true
 	// knownBugTempInGoneFolder: see TestKilledInNewFolderThenFolderDeleted.
 	knownBugTempInGoneFolder = true
+	// knownBugProbeLitter: see TestKilledDuringProbe.
+	knownBugProbeLitter = true
 )
 
 // killWhileStaging starts `romsyncd sync` and kills it with SIGKILL as soon
@@ -150,4 +153,37 @@ func TestNewFolderDeletedWithoutKill(t *testing.T) {
 	}
 	w.sync("sync after the folder was deleted from the library")
 	w.check("after the folder was deleted", mirror)
+}
+
+// TestKilledDuringProbe kills `romsyncd sync` while it probes the card
+// (the probe files it creates in .romsyncd/ at the start of every run; a
+// card pulled at that instant does the same, see TestCardPulled). The
+// next runs must not leave the probe files behind forever.
+func TestKilledDuringProbe(t *testing.T) {
+	skipBug(t, "a run killed (or a card pulled) while it probes the target leaves .romsyncd/.romsyncd-probe-* files that no later run removes")
+	w := newWorld(t, seeded(t), worldOpts{target: exfatTarget, targetSize: "64M"})
+	w.populate(libSpec{folders: []string{"GBA"}, small: 3})
+	w.sync("first mirror")
+	meta := filepath.Join(w.target, ".romsyncd")
+	killed := false
+	for attempt := 0; attempt < 20 && !killed; attempt++ {
+		p := w.start("sync", "--json")
+		for p.running() && !killed {
+			ents, _ := os.ReadDir(meta)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".romsyncd-probe-") {
+					p.signal(syscall.SIGKILL)
+					killed = true
+					break
+				}
+			}
+		}
+		p.wait(time.Minute)
+	}
+	if !killed {
+		t.Skip("could not catch a run in its probe in 20 attempts")
+	}
+	w.sync("after the kill")
+	w.sync("a second sync")
+	w.check("after two syncs", mirror)
 }
