@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -75,8 +76,9 @@ func refused(err error) bool {
 }
 
 type globalFlags struct {
-	config   string
-	logLevel string
+	config     string
+	logLevel   string
+	cpuProfile string
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -91,6 +93,22 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "configuration file (default: $ROMSYNCD_CONFIG, $XDG_CONFIG_HOME/romsyncd/config.yaml, /etc/romsyncd/config.yaml)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (default: the config's log_level, else warn; info for run)")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for performance work)")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if g.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("cpuprofile: %w", err)}
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return &exitError{code: exitUsage, err: fmt.Errorf("cpuprofile: %w", err)}
+		}
+		return nil
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
@@ -111,8 +129,15 @@ func usageErrors(root *cobra.Command) {
 		}
 		return &exitError{code: exitUsage, err: err}
 	}
-	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
-		return usage(c.ValidateRequiredFlags())
+	prev := root.PersistentPreRunE
+	root.PersistentPreRunE = func(c *cobra.Command, a []string) error {
+		if err := usage(c.ValidateRequiredFlags()); err != nil {
+			return err
+		}
+		if prev != nil {
+			return prev(c, a)
+		}
+		return nil
 	}
 	for _, c := range root.Commands() {
 		if args := c.Args; args != nil {
@@ -126,6 +151,7 @@ func main() {
 	defer stop()
 	root := newRoot(os.Stdout, os.Stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	pprof.StopCPUProfile() // no-op unless --cpuprofile started one
 	if err != nil && cmd == root {
 		// An unknown command: cobra fails it before choosing a command.
 		err = &exitError{code: exitUsage, err: err}
