@@ -536,3 +536,43 @@ func TestSessionKeptAcrossAFullCard(t *testing.T) {
 	assert.Zero(t, r.HashedBytes)
 	assert.Zero(t, r.Copied)
 }
+
+// TestMarkerReadBackGarbledIsNotOffline: fusefat returns zeros for a
+// moment for the marker while other files are written (seen on FAT32 card
+// passes with two workers); that is no pulled card. A marker that stays
+// garbled, is missing, or is another card's is.
+func TestMarkerReadBackGarbledIsNotOffline(t *testing.T) {
+	e := newRealEnv(t, filepath.Join(t.TempDir(), "card"))
+	e.lib(t, "gb/a.gb", content("a", 1000))
+	s, err := Open(context.Background(), e.opts)
+	require.NoError(t, err)
+	defer s.Close()
+	marker := filepath.Join(e.dst, metaDirName, markerName)
+	good, err := os.ReadFile(marker)
+	require.NoError(t, err)
+
+	// Zeros for a moment, then the marker again.
+	require.NoError(t, os.WriteFile(marker, make([]byte, len(good)), 0o644))
+	restored := make(chan struct{})
+	time.AfterFunc(30*time.Millisecond, func() {
+		defer close(restored)
+		if err := os.WriteFile(marker, good, 0o644); err != nil {
+			panic(err)
+		}
+	})
+	assert.True(t, s.Target().Online())
+	<-restored
+	r, err := s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.True(t, r.InSync)
+
+	// Garbled for good: offline.
+	require.NoError(t, os.WriteFile(marker, make([]byte, len(good)), 0o644))
+	assert.False(t, s.Target().Online())
+	require.ErrorIs(t, s.Target().offline(), ErrTargetOffline)
+	// Another card's marker, or none: offline at once.
+	require.NoError(t, os.WriteFile(marker, []byte(`{"profile":"real","id":"other"}`), 0o644))
+	assert.False(t, s.Target().Online())
+	require.NoError(t, os.Remove(marker))
+	assert.False(t, s.Target().Online())
+}

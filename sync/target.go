@@ -210,7 +210,7 @@ func readMarker(meta string) (Marker, error) {
 	}
 	var m Marker
 	if err := json.Unmarshal(data, &m); err != nil || m.Profile == "" {
-		return Marker{}, fmt.Errorf("read marker %s: not a romsyncd marker (%v); remove it and run `romsyncd init`", p, err)
+		return Marker{}, fmt.Errorf("read marker %s: %w (%v); remove it and run `romsyncd init`", p, errBadMarker, err)
 	}
 	return m, nil
 }
@@ -260,11 +260,35 @@ func (t *Target) Close() error {
 	return err
 }
 
+// errBadMarker: the marker file was read but holds no romsyncd marker.
+var errBadMarker = errors.New("not a romsyncd marker")
+
+// How often and how long Online reads a marker again that came back
+// garbled, before it believes it.
+const (
+	markerRereads = 6
+	markerReread  = 10 * time.Millisecond // doubled each time: 630 ms in all
+)
+
 // Online reports whether the target is still there: its marker readable
 // with the same id. A card pulled or unmounted makes it false.
+//
+// A marker read back garbled is read again a few times first: fusefat
+// returns zeros for a moment for a file while others are being written,
+// and a card is not offline because of that.
 func (t *Target) Online() bool {
-	m, err := readMarker(t.meta)
-	return err == nil && m.ID == t.Marker.ID
+	wait := markerReread
+	for try := 0; ; try++ {
+		m, err := readMarker(t.meta)
+		if err == nil {
+			return m.ID == t.Marker.ID
+		}
+		if !errors.Is(err, errBadMarker) || try == markerRereads {
+			return false
+		}
+		time.Sleep(wait)
+		wait *= 2
+	}
 }
 
 // offline returns an ErrTargetOffline error when the target's marker is
