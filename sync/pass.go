@@ -306,8 +306,19 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 		renames = s.buildRenameIndex()
 	}
 	renameBuf := make([]byte, bufSize)
-	for _, u := range units {
-		fr, perr := s.planFolder(u, cp, &hashed)
+	frs := make([]*folderRun, len(units))
+	perrs := make([]error, len(units))
+	var pg errgroup.Group
+	pg.SetLimit(listers(s.opts.Workers))
+	for i, u := range units {
+		pg.Go(func() error {
+			frs[i], perrs[i] = s.planFolder(u, cp, &hashed)
+			return nil
+		})
+	}
+	_ = pg.Wait()
+	for i, u := range units {
+		fr, perr := frs[i], perrs[i]
 		if perr == nil {
 			perr = s.tryRenames(fr, renames, renameBuf, &hashed, rep)
 		}
@@ -486,27 +497,44 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 		}
 		u.Skipped = append(u.Skipped, l.skipped...)
 	}
-	var walk func(rel string)
-	walk = func(rel string) {
-		l, err := listSource(s.opts.Source, rel, s.flt)
-		if err != nil {
-			srcErr = true
-			rep.add(func(r *Report) { r.Errors = append(r.Errors, Item{Path: rel, Reason: err.Error()}) })
-			return
-		}
-		add(rel, l)
-		if scope.All {
-			for _, d := range l.dirs {
-				if rel == "." {
-					walk(d)
-				} else {
-					walk(rel + "/" + d)
+	if scope.All {
+		// Breadth first, each level's folders listed in parallel: a pass
+		// is mostly waiting for stat, on a NAS even more.
+		var mu stdsync.Mutex
+		level := []string{"."}
+		for len(level) > 0 {
+			lists := make([]listing, len(level))
+			errs := make([]error, len(level))
+			var g errgroup.Group
+			g.SetLimit(listers(s.opts.Workers))
+			for i, rel := range level {
+				g.Go(func() error {
+					lists[i], errs[i] = listSource(s.opts.Source, rel, s.flt)
+					return nil
+				})
+			}
+			_ = g.Wait()
+			var next []string
+			for i, rel := range level {
+				if errs[i] != nil {
+					srcErr = true
+					err := errs[i]
+					rep.add(func(r *Report) { r.Errors = append(r.Errors, Item{Path: rel, Reason: err.Error()}) })
+					continue
+				}
+				mu.Lock()
+				add(rel, lists[i])
+				mu.Unlock()
+				for _, d := range lists[i].dirs {
+					if rel == "." {
+						next = append(next, d)
+					} else {
+						next = append(next, rel+"/"+d)
+					}
 				}
 			}
+			level = next
 		}
-	}
-	if scope.All {
-		walk(".")
 		// Folders romsyncd installed into that no library folder feeds any
 		// more: their files are deletion candidates.
 		for _, d := range s.target.folderDirs() {
@@ -551,6 +579,12 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 	}
 	sort.Slice(units, func(i, j int) bool { return units[i].Dir < units[j].Dir })
 	return units, srcErr, nil
+}
+
+// listers is how many folders are listed (or planned) at once: stat-bound
+// work that gains from more parallelism than copying does.
+func listers(workers int) int {
+	return max(workers, 4)
 }
 
 // mapDir maps a library folder to its target folder. ok=false skips the

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // srcFile is one library file as listed from disk (stat only).
@@ -103,10 +105,16 @@ type listing struct {
 func listSource(root, rel string, flt filter) (listing, error) {
 	var out listing
 	abs := filepath.Join(root, filepath.FromSlash(rel))
-	ents, err := os.ReadDir(abs)
+	d, err := os.Open(abs)
 	if err != nil {
 		return out, fmt.Errorf("list %s: %w", abs, err)
 	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		return out, fmt.Errorf("list %s: %w", abs, err)
+	}
+	fd := int(d.Fd())
 	for _, e := range ents {
 		name := e.Name()
 		crel := name
@@ -117,7 +125,7 @@ func listSource(root, rel string, flt filter) (listing, error) {
 		if alwaysSkipped(name, mode.IsDir()) {
 			continue
 		}
-		var info fs.FileInfo
+		var size, mtime int64
 		if mode&fs.ModeSymlink != 0 {
 			real, err := filepath.EvalSymlinks(filepath.Join(abs, name))
 			if err != nil {
@@ -128,7 +136,7 @@ func listSource(root, rel string, flt filter) (listing, error) {
 				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink points outside the library"})
 				continue
 			}
-			info, err = os.Stat(real)
+			info, err := os.Stat(real)
 			if err != nil {
 				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink: " + errText(err)})
 				continue
@@ -137,6 +145,10 @@ func listSource(root, rel string, flt filter) (listing, error) {
 				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink to a folder (not followed)"})
 				continue
 			}
+			if !info.Mode().IsRegular() {
+				continue
+			}
+			size, mtime = info.Size(), info.ModTime().UnixNano()
 		} else {
 			if mode.IsDir() {
 				if !flt.excluded(crel) {
@@ -144,21 +156,29 @@ func listSource(root, rel string, flt filter) (listing, error) {
 				}
 				continue
 			}
-			info, err = e.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed since ReadDir
+			if !mode.IsRegular() && mode.Type() != 0 {
+				continue // devices, sockets, fifos
+			}
+			var st unix.Stat_t
+			err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			if errors.Is(err, unix.ENOENT) {
+				continue // removed since the listing
 			}
 			if err != nil {
 				return out, fmt.Errorf("stat %s: %w", filepath.Join(abs, name), err)
 			}
-		}
-		if !info.Mode().IsRegular() {
-			continue // devices, sockets, fifos
+			if st.Mode&unix.S_IFMT != unix.S_IFREG {
+				if st.Mode&unix.S_IFMT == unix.S_IFDIR && !flt.excluded(crel) {
+					out.dirs = append(out.dirs, name) // d_type was unknown
+				}
+				continue
+			}
+			size, mtime = st.Size, st.Mtim.Nano()
 		}
 		if !flt.wantFile(crel) {
 			continue
 		}
-		out.files = append(out.files, srcFile{Rel: crel, Size: info.Size(), Mtime: info.ModTime().UnixNano()})
+		out.files = append(out.files, srcFile{Rel: crel, Size: size, Mtime: mtime})
 	}
 	return out, nil
 }
@@ -182,30 +202,41 @@ type targetStat struct {
 
 // listTarget lists a target folder; a missing folder is empty.
 func listTarget(dir string) (map[string]targetStat, error) {
-	ents, err := os.ReadDir(dir)
+	d, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]targetStat{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list target %s: %w", dir, err)
 	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("list target %s: %w", dir, err)
+	}
+	fd := int(d.Fd())
 	out := make(map[string]targetStat, len(ents))
 	for _, e := range ents {
 		st := targetStat{Name: e.Name()}
-		if !e.Type().IsRegular() {
+		typ := e.Type()
+		if !typ.IsRegular() && typ.Type() != 0 {
 			st.Dir = true
 			out[st.Name] = st
 			continue
 		}
-		info, err := e.Info()
-		if errors.Is(err, fs.ErrNotExist) {
+		var sb unix.Stat_t
+		err := unix.Fstatat(fd, st.Name, &sb, unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", filepath.Join(dir, e.Name()), err)
+			return nil, fmt.Errorf("stat %s: %w", filepath.Join(dir, st.Name), err)
 		}
-		st.Size = info.Size()
-		st.Mtime = info.ModTime().UnixNano()
+		if sb.Mode&unix.S_IFMT != unix.S_IFREG {
+			st.Dir = true
+		}
+		st.Size = sb.Size
+		st.Mtime = sb.Mtim.Nano()
 		out[st.Name] = st
 	}
 	return out, nil
