@@ -372,15 +372,15 @@ func TestCardFolderNameTheCardCannotStore(t *testing.T) {
 func TestCardFull(t *testing.T) {
 	for _, kind := range []string{"exFAT"} {
 		t.Run(kind, func(t *testing.T) {
-			mnt := mountCard(t, kind)
+			mnt := testfs.ExFAT(t, "16M") // 14 MiB free
 			e := newRealEnv(t, filepath.Join(mnt, "Roms"))
 			e.opts.Probe = daemonProbe
 			// The card also holds the user's own files, outside the target.
 			boxart := filepath.Join(mnt, "Imgs", "boxart.bin")
 			require.NoError(t, os.MkdirAll(filepath.Dir(boxart), 0o755))
-			require.NoError(t, os.WriteFile(boxart, content("boxart", 24<<20), 0o644))
-			for i := range 6 {
-				e.lib(t, fmt.Sprintf("psx/disc%d.bin", i), content(fmt.Sprint("disc", i), 7<<20))
+			require.NoError(t, os.WriteFile(boxart, content("boxart", 6<<20), 0o644))
+			for i := range 4 {
+				e.lib(t, fmt.Sprintf("psx/disc%d.bin", i), content(fmt.Sprint("disc", i), 2<<20))
 			}
 			e.lib(t, "gb/small.gb", content("small", 1000))
 			r, err := runPass(context.Background(), t, e.opts)

@@ -122,7 +122,7 @@ func TestENOSPCWhileWriting(t *testing.T) {
 
 	// The big file is served slowly, so that the test can take the space
 	// while it is written.
-	e.lib(t, "psx/big.bin", content("big", 6<<20))
+	e.lib(t, "psx/big.bin", content("big", 4<<20))
 	lib := faultfs.Mount(t, e.src, faultfs.Options{})
 	slow := faultfs.NoFault()
 	slow.ReadDelay = 10 * time.Millisecond
