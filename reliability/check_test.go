@@ -340,6 +340,8 @@ func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(strin
 		case rel == "." || rel == "folders":
 		case strings.HasPrefix(path.Base(rel), ".romsyncd-probe-") && w.tolerateKnown && knownBugProbeLitter:
 			*known = append(*known, ".romsyncd/"+rel+": probe file left by a run cut short during its probe")
+		case tempRE.MatchString(path.Base(rel)) && !strings.Contains(rel, "/") && w.tolerateKnown && knownBugMetaTemp:
+			*known = append(*known, ".romsyncd/"+rel+": temp file of a marker or journal write cut short")
 		case strings.HasPrefix(path.Base(rel), ".romsyncd-"):
 			bad(".romsyncd/%s: a temp or probe file in romsyncd's folder survived a run that ended by itself (invariant 2)", rel)
 		case strings.HasPrefix(rel, "folders/") && !manifestRE.MatchString(path.Base(rel)):

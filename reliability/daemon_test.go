@@ -174,6 +174,7 @@ func daemonSignalLoop(t *testing.T, sig syscall.Signal, iters int) {
 		default:
 			w.check(label+": after SIGTERM", afterStop)
 		}
+		w.afterKnownMarkerWindow(label)
 		if w.rng.IntN(10) < 3 {
 			did = append(did, w.mutate(spec, 1+w.rng.IntN(3))...)
 		}

@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,27 @@ const (
 	knownBugTempInGoneFolder = true
 	// knownBugProbeLitter: see TestKilledDuringProbe.
 	knownBugProbeLitter = true
+	// knownBugMetaTemp: see TestKilledWritingMetaFile.
+	knownBugMetaTemp = true
+	// knownBugMarkerWindow: see TestKilledWritingMarker.
+	knownBugMarkerWindow = true
 )
+
+// afterKnownMarkerWindow handles, in a randomized scenario, a kill that
+// landed in the marker write of a first pass (a known bug): the target
+// has .romsyncd/ but no marker, and every run refuses it. It logs that and
+// applies the README's remedy, `romsyncd init`, so the scenario goes on.
+func (w *world) afterKnownMarkerWindow(label string) {
+	w.t.Helper()
+	meta := filepath.Join(w.target, ".romsyncd")
+	if !w.tolerateKnown || !knownBugMarkerWindow || !fileExists(meta) || fileExists(filepath.Join(meta, "marker")) {
+		return
+	}
+	w.t.Logf("%s: known bug (tolerated here, see TestKilledWritingMarker): the kill hit the first pass's marker write; running romsyncd init", label)
+	if r := w.run(time.Minute, "init", "--profile", "card"); r.code != 0 {
+		w.t.Errorf("%s: romsyncd init: %v\n%s", label, r.exit, r.stderr)
+	}
+}
 
 // killWhileStaging starts `romsyncd sync` and kills it with SIGKILL as soon
 // as a temp file appears in target folder dir: the run dies while it
@@ -182,6 +203,73 @@ func TestKilledDuringProbe(t *testing.T) {
 	}
 	if !killed {
 		t.Skip("could not catch a run in its probe in 20 attempts")
+	}
+	w.sync("after the kill")
+	w.sync("a second sync")
+	w.check("after two syncs", mirror)
+}
+
+// killWritingMeta starts first passes (a reset target each time) on w
+// until it catches one with a temp file in .romsyncd/ for which ready
+// holds, and kills it there. It reports whether it did.
+func (w *world) killWritingMeta(attempts int, reset bool, ready func(meta string) bool) bool {
+	w.t.Helper()
+	meta := filepath.Join(w.target, ".romsyncd")
+	for attempt := 0; attempt < attempts; attempt++ {
+		if reset {
+			w.resetTarget()
+		}
+		p := w.start("sync", "--json")
+		killed := false
+		for p.running() && !killed {
+			ents, _ := os.ReadDir(meta)
+			for _, e := range ents {
+				if tempRE.MatchString(e.Name()) && ready(meta) {
+					p.signal(syscall.SIGKILL)
+					killed = true
+					break
+				}
+			}
+		}
+		if e, _ := p.wait(time.Minute); killed && e.sig == syscall.SIGKILL {
+			return true
+		}
+	}
+	return false
+}
+
+// TestKilledWritingMarker kills a profile's very first `romsyncd sync`
+// while it writes the target's marker (through a temp file in .romsyncd/;
+// on a FUSE card its fsync takes milliseconds). The next sync must finish
+// the first pass, not refuse the card it created itself.
+func TestKilledWritingMarker(t *testing.T) {
+	skipBug(t, "a first pass killed while it writes the marker (.romsyncd/.romsyncd-*.tmp, before the rename) leaves a target that every later sync and the daemon refuse (exit 3: no .romsyncd marker, run romsyncd init); the temp file stays too")
+	w := newWorld(t, seeded(t), worldOpts{target: exfatTarget, targetSize: "64M"})
+	w.populate(libSpec{folders: []string{"GBA", "GB"}, small: 8})
+	if !w.killWritingMeta(30, true, func(meta string) bool { return !fileExists(filepath.Join(meta, "marker")) }) {
+		t.Skip("could not catch a first pass writing its marker in 30 attempts")
+	}
+	w.sync("after the kill")
+	w.sync("a second sync")
+	w.check("after two syncs", mirror)
+}
+
+// TestKilledWritingMetaFile kills `romsyncd sync` while it writes another
+// file of its folder .romsyncd/ (such as an in-flight journal) through a
+// temp file there, after the marker exists. The next runs must remove
+// that temp file.
+func TestKilledWritingMetaFile(t *testing.T) {
+	skipBug(t, "a run killed while it writes a file directly in .romsyncd/ through writeFileAtomic leaves .romsyncd/.romsyncd-*.tmp that no later run removes (loadManifests cleans only .romsyncd/folders/)")
+	w := newWorld(t, seeded(t), worldOpts{target: exfatTarget, targetSize: "64M"})
+	var folders []string
+	for i := range 12 {
+		folders = append(folders, fmt.Sprintf("Set %02d", i))
+	}
+	w.populate(libSpec{folders: folders[:1], small: 2})
+	w.sync("first pass")
+	w.populate(libSpec{folders: folders, small: 24})
+	if !w.killWritingMeta(30, false, func(string) bool { return true }) {
+		t.Skip("no run wrote a file in .romsyncd/ itself in 30 attempts (nothing to test)")
 	}
 	w.sync("after the kill")
 	w.sync("a second sync")

@@ -108,6 +108,7 @@ func killSyncLoop(t *testing.T, w *world, spec libSpec, iters int, sigs ...sysca
 		default:
 			t.Errorf("%s: unexpected end %v, want killed, 130 on an interrupt, or 0\n%s", label, res.exit, p.output())
 		}
+		w.afterKnownMarkerWindow(label)
 		if w.rng.IntN(10) < 3 {
 			// The user changes the library before the next run.
 			did = append(did, w.mutate(spec, 1+w.rng.IntN(3))...)

@@ -15,7 +15,8 @@ func (d *daemon) reloads() int {
 	return d.count(`msg="configuration reloaded"`) + d.count(`msg="reload failed`)
 }
 
-// TestDaemonSIGHUPStorm reloads the daemon 50 times in a row while it
+// TestDaemonSIGHUPStorm reloads the daemon 50 times (500 in long mode) in
+// a row while it
 // mirrors (its initial mirror, then library changes): every fifth reload
 // changes a profile key (the profile's runner restarts mid-pass), one
 // reload reads a broken file (the running configuration stays), and a
@@ -28,12 +29,16 @@ func TestDaemonSIGHUPStorm(t *testing.T) {
 	w.populate(mixedSpec)
 	d := w.startDaemon()
 	want := 0
-	for i := range 50 {
+	storm := 50
+	if long() {
+		storm = 500
+	}
+	for i := range storm {
 		if i%2 == 1 {
 			w.mutate(mixedSpec, 1)
 		}
 		switch {
-		case i == 25:
+		case i == storm/2:
 			writeFileAtomic(t, w.cfg, []byte("profiles:\n  - name: card\n    source: [unterminated\n"))
 		case i%5 == 0:
 			w.writeConfig(fmt.Sprintf("    workers: %d\n", 1+i/5%2))
@@ -119,7 +124,19 @@ func libraryOutage(t *testing.T, w *world, down, up, during func()) {
 	d := w.startDaemon()
 	w.waitConverged(d, "initial mirror")
 	w.plantUserFiles()
+	cycles := 1
+	if long() {
+		cycles = 5
+	}
+	for c := 1; c <= cycles && !t.Failed(); c++ {
+		outageCycle(t, w, d, fmt.Sprintf("outage %d/%d", c, cycles), down, up, during)
+	}
+	d.stop("end")
+}
+
+func outageCycle(t *testing.T, w *world, d *daemon, label string, down, up, during func()) {
 	before := w.snapshot()
+	paused := d.count("profile paused")
 
 	down()
 	if during != nil {
@@ -129,19 +146,19 @@ func libraryOutage(t *testing.T, w *world, down, up, during func()) {
 	// ask for one at once too, through the daemon and through a local run.
 	r := w.run(time.Minute, "sync", "--json")
 	if r.code != 3 || len(r.reports) != 1 || !strings.Contains(r.reports[0].Error, "source") {
-		t.Errorf("romsyncd sync through the daemon with the library gone: %v, want exit 3 and a report that names the source\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
+		t.Errorf("%s: romsyncd sync through the daemon with the library gone: %v, want exit 3 and a report that names the source\nstdout:\n%s\nstderr:\n%s", label, r.exit, r.stdout, r.stderr)
 	}
 	if diff := w.sameSnapshot(before); len(diff) > 0 {
-		t.Errorf("the target changed while the library was gone (invariant: zero deletions):\n  %s", strings.Join(diff, "\n  "))
+		t.Errorf("%s: the target changed while the library was gone (invariant: zero deletions):\n  %s", label, strings.Join(diff, "\n  "))
 	}
 	// Let the daemon's own retry run at least once (it logs the pause).
-	if !waitFor(20*time.Second, func() bool { return d.count("profile paused") > 0 || !d.running() }) {
-		t.Errorf("the daemon did not pause the profile while the library was gone\n%s", d.output())
+	if !waitFor(20*time.Second, func() bool { return d.count("profile paused") > paused || !d.running() }) {
+		t.Errorf("%s: the daemon did not pause the profile while the library was gone\n%s", label, d.output())
 	}
 	if diff := w.sameSnapshot(before); len(diff) > 0 {
-		t.Errorf("the target changed while the library was gone (invariant: zero deletions):\n  %s", strings.Join(diff, "\n  "))
+		t.Errorf("%s: the target changed while the library was gone (invariant: zero deletions):\n  %s", label, strings.Join(diff, "\n  "))
 	}
-	w.check("while the library was gone", afterStop)
+	w.check(label+": while the library was gone", afterStop)
 
 	up()
 	if during != nil {
@@ -154,10 +171,9 @@ func libraryOutage(t *testing.T, w *world, down, up, during func()) {
 			}
 		}
 	}
-	w.waitConverged(d, "library back")
+	w.waitConverged(d, label+": library back")
 	// The watches must follow the library that came back: a change is
 	// mirrored without a full pass being asked for.
 	did := w.mutate(mixedSpec, 4)
-	w.waitConverged(d, fmt.Sprintf("a change after the library came back (%q)", did))
-	d.stop("end")
+	w.waitConverged(d, fmt.Sprintf("%s: a change after the library came back (%q)", label, did))
 }
