@@ -16,10 +16,11 @@ import (
 // folderRun is one target folder's plan and its execution. Exactly one
 // goroutine owns a folderRun (and its target folder) at a time.
 type folderRun struct {
-	u      *unit
-	abs    string // target folder, absolute
-	plan   folderPlan
-	srcErr bool // a library file of this folder could not be read
+	u       *unit
+	abs     string // target folder, absolute
+	plan    folderPlan
+	srcErr  bool // a library file of this folder could not be read
+	renamed bool // installs were renamed into place, not yet committed
 }
 
 func (fr *folderRun) hasCopies() bool {
@@ -330,10 +331,13 @@ func (fr *folderRun) installFolder(ctx context.Context, s *Session, c *copier, r
 			copies = copies[1:]
 		}
 		if err := fr.installBatch(ctx, s, c, f, batch, rep); err != nil {
+			if cerr := fr.commitFolder(s, f); cerr != nil && !targetFatal(err) {
+				return cerr
+			}
 			return err
 		}
 	}
-	return nil
+	return fr.commitFolder(s, f)
 }
 
 func (fr *folderRun) ensureDir(s *Session, f *Folder) error {
@@ -397,6 +401,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 	// would leave a nearly full card without the files that fit, and make
 	// every retry write them again.
 	var full error
+	c.prefetchSources(batch)
 	for _, a := range batch {
 		st, err := fr.stageRetry(ctx, s, c, a, rep)
 		if err != nil {
@@ -410,27 +415,65 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 			temps = append(temps, st)
 		}
 	}
-	if err := c.flush(fr.abs, temps); err != nil {
+	if len(temps) == 0 {
+		return full
+	}
+	// Record the installs before any rename: a crash from here on leaves
+	// pending entries that the next pass resolves by content. On kernel
+	// filesystems the batch's one syncfs makes this record durable together
+	// with the temp files (and the renames of the batches before).
+	for _, st := range temps {
+		t.mu.Lock()
+		e := f.Files[st.act.Name]
+		var ne Entry
+		if e != nil {
+			ne = *e
+		}
+		ne.Pending = &PendingInstall{Source: st.act.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime, Size: st.size, Hash: st.hash}
+		f.Files[st.act.Name] = &ne
+		t.mu.Unlock()
+	}
+	if err := t.saveManifestLocked(f, c.perFileSync); err != nil {
 		return s.targetErr(fr.abs, err)
 	}
+	synced, err := c.flush(fr.abs, temps)
+	if err != nil {
+		return s.targetErr(fr.abs, err)
+	}
+	if !synced && !c.perFileSync {
+		// syncfs failed and the temps were fsynced one by one: the
+		// pending record needs its own flush.
+		if err := t.saveManifestLocked(f, true); err != nil {
+			return s.targetErr(fr.abs, err)
+		}
+	}
 	var verified []staged
+	if s.opts.Verify {
+		c.prefetchTemps(temps)
+	}
 	for i := range temps {
 		st := temps[i]
 		if !s.opts.Verify {
 			verified = append(verified, st)
 			continue
 		}
-		err := c.verify(ctx, st)
+		err := c.verify(ctx, st, false)
 		for try := 0; err != nil && errors.Is(err, errVerify) && try < verifyRetries; try++ {
 			s.log.Warn("verify failed, copying again", "profile", s.opts.Profile, "path", join(fr.u.Dir, st.act.Name), "err", err)
+			rep.add(func(r *Report) { r.VerifyFailures++ })
 			os.Remove(st.tmp)
 			again, serr := c.stage(ctx, fr.abs, st.act)
 			err = serr
-			if err == nil {
+			if err == nil && again.hash != st.hash {
+				// The library file changed meanwhile: its new version has no
+				// durable pending record; the next pass installs it.
+				os.Remove(again.tmp)
+				err = fmt.Errorf("%s: %w", st.act.Src.Rel, errSourceChanged)
+			} else if err == nil {
 				st = again
 				temps[i].tmp = st.tmp
-				if err = c.flush(fr.abs, []staged{st}); err == nil {
-					err = c.verify(ctx, st)
+				if _, err = c.flush(fr.abs, []staged{st}); err == nil {
+					err = c.verify(ctx, st, true)
 				}
 			}
 		}
@@ -442,6 +485,8 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 				return err
 			}
 			os.Remove(st.tmp)
+			temps[i].tmp = ""
+			s.setEntry(f, st.act.Name, pendingCleared(f.Files[st.act.Name]))
 			a := st.act
 			rep.add(func(r *Report) {
 				r.Errors = append(r.Errors, Item{Path: a.Src.Rel, Target: join(fr.u.Dir, a.Name), Reason: err.Error()})
@@ -449,25 +494,6 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 			continue
 		}
 		verified = append(verified, st)
-	}
-	if len(verified) == 0 {
-		return full
-	}
-	// Record the installs before any rename: a crash from here on leaves
-	// pending entries that the next pass resolves by content.
-	for _, st := range verified {
-		t.mu.Lock()
-		e := f.Files[st.act.Name]
-		var ne Entry
-		if e != nil {
-			ne = *e
-		}
-		ne.Pending = &PendingInstall{Source: st.act.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime, Size: st.size, Hash: st.hash}
-		f.Files[st.act.Name] = &ne
-		t.mu.Unlock()
-	}
-	if err := t.saveManifestLocked(f, true); err != nil {
-		return s.targetErr(fr.abs, err)
 	}
 	var done []staged
 	for i := range verified {
@@ -505,26 +531,30 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 		}
 		done = append(done, st)
 	}
-	if err := fsyncDir(fr.abs); err != nil {
-		return s.targetErr(fr.abs, err)
-	}
 	for _, st := range done {
 		final := filepath.Join(fr.abs, st.act.Name)
 		info, err := os.Lstat(final)
 		if err != nil {
 			return s.targetErr(fr.abs, fmt.Errorf("stat %s: %w", final, err))
 		}
-		e := &Entry{Source: st.act.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime,
-			Target: Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: st.hash}}
-		s.setEntry(f, st.act.Name, e)
-		// A case-only rename left the old spelling's entry behind.
+		// The pending record stays until commitFolder has made the rename
+		// durable: until then, a crash is resolved by content.
 		t.mu.Lock()
-		for name := range f.Files {
-			if name != st.act.Name && s.names.Key(name) == st.act.Src.Key {
-				delete(f.Files, name)
-			}
-		}
+		pend := f.Files[st.act.Name].Pending
 		t.mu.Unlock()
+		e := &Entry{Source: st.act.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime,
+			Target: Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: st.hash}, Pending: pend}
+		s.setEntry(f, st.act.Name, e)
+		if st.act.Reason == reasonCaseRename {
+			// The old spelling's entry is gone with the rename.
+			t.mu.Lock()
+			for name := range f.Files {
+				if name != st.act.Name && s.names.Key(name) == st.act.Src.Key {
+					delete(f.Files, name)
+				}
+			}
+			t.mu.Unlock()
+		}
 		a := st.act
 		rep.add(func(r *Report) {
 			r.Copied++
@@ -538,12 +568,33 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 		}
 		s.log.Debug("installed", "profile", s.opts.Profile, "path", join(fr.u.Dir, a.Name), "bytes", st.size, "hash", st.hash.String())
 	}
-	// The pending record was durable; losing this one to a crash only
-	// costs a content check on the next pass.
-	if err := s.targetErr(fr.abs, t.saveManifestLocked(f, false)); err != nil {
-		return err
-	}
+	fr.renamed = true
+	// The renames become durable with the next batch's flush, or with the
+	// folder's own fsync once all batches are done (commitFolder).
 	return full
+}
+
+// commitFolder makes a folder's renames durable and records them: the
+// folder's fsync, then its manifest without pending entries.
+func (fr *folderRun) commitFolder(s *Session, f *Folder) error {
+	if !fr.renamed {
+		return nil
+	}
+	if err := fsyncDir(fr.abs); err != nil {
+		return s.targetErr(fr.abs, err)
+	}
+	t := s.target
+	t.mu.Lock()
+	for name, e := range f.Files {
+		if e.Pending != nil && e.installed() && e.Pending.Hash == e.Target.Hash && e.Pending.Source == e.Source {
+			c := *e
+			c.Pending = nil
+			f.Files[name] = &c
+		}
+	}
+	t.mu.Unlock()
+	fr.renamed = false
+	return s.targetErr(fr.abs, t.saveManifestLocked(f, true))
 }
 
 // stageRetry stages one file, retrying transient read errors with

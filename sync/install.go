@@ -17,8 +17,8 @@ import (
 
 const (
 	bufSize       = 1 << 20
-	batchFiles    = 64
-	batchBytes    = 64 << 20
+	batchFiles    = 256
+	batchBytes    = 128 << 20
 	freeReserve   = 1 << 20 // keep a little room for manifests
 	copyAttempts  = 3
 	retryBackoff  = 100 * time.Millisecond
@@ -220,26 +220,28 @@ func (e *tooLargeError) Error() string {
 }
 
 // flush makes the staged temp files durable: one syncfs for the batch on
-// kernel filesystems, fsync per file where syncfs cannot be trusted.
-func (c *copier) flush(dstDir string, batch []staged) error {
+// kernel filesystems (it also covers the pending record and the renames of
+// earlier batches: synced is true), fsync per file where syncfs cannot be
+// trusted.
+func (c *copier) flush(dstDir string, batch []staged) (synced bool, err error) {
 	if c.perFileSync || len(batch) == 0 {
-		return nil // already fsynced by stage
+		return false, nil // already fsynced by stage
 	}
 	d, err := os.Open(dstDir)
 	if err != nil {
-		return classifyTargetErr(dstDir, fmt.Errorf("open %s: %w", dstDir, err))
+		return false, classifyTargetErr(dstDir, fmt.Errorf("open %s: %w", dstDir, err))
 	}
 	defer d.Close()
 	if err := unix.Syncfs(int(d.Fd())); err == nil {
-		return nil
+		return true, nil
 	}
 	// syncfs failed (its error cannot be pinned on one file): fsync each.
 	for _, s := range batch {
 		if err := fsyncFile(s.tmp); err != nil {
-			return classifyTargetErr(dstDir, err)
+			return false, classifyTargetErr(dstDir, err)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func fsyncFile(p string) error {
@@ -257,14 +259,16 @@ func fsyncFile(p string) error {
 // verify re-reads a durable temp file, its page cache dropped first so the
 // read comes from the medium where the kernel allows it, and compares its
 // hash with the one computed while reading the library file.
-func (c *copier) verify(ctx context.Context, s staged) error {
+func (c *copier) verify(ctx context.Context, s staged, drop bool) error {
 	f, err := os.Open(s.tmp)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", s.act.Name, err)
 	}
 	defer f.Close()
-	dropCache(f)
-	adviseWillNeed(f)
+	if drop {
+		dropCache(f)
+		adviseWillNeed(f)
+	}
 	h := xxhash.New()
 	var n int64
 	for {
@@ -292,6 +296,32 @@ func (c *copier) verify(ctx context.Context, s staged) error {
 }
 
 var errVerify = errors.New("corrupted on the target")
+
+// prefetchSources asks the kernel to start reading a batch's library
+// files, so the reads of the copy loop overlap with the disk (or the NAS).
+func (c *copier) prefetchSources(batch []action) {
+	if len(batch) < 2 {
+		return
+	}
+	for _, a := range batch {
+		if f, err := os.Open(filepath.Join(c.source, filepath.FromSlash(a.Src.Rel))); err == nil {
+			adviseWillNeed(f)
+			f.Close()
+		}
+	}
+}
+
+// prefetchTemps drops the cached pages of a durable batch, so the verify
+// reads come from the medium, and starts reading them all back at once.
+func (c *copier) prefetchTemps(batch []staged) {
+	for _, s := range batch {
+		if f, err := os.Open(s.tmp); err == nil {
+			dropCache(f)
+			adviseWillNeed(f)
+			f.Close()
+		}
+	}
+}
 
 // hashFile hashes a file's content (used to resolve an interrupted install
 // and to adopt existing files).

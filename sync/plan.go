@@ -16,6 +16,10 @@ const (
 	KindConflict Kind = "conflict" // nothing is written; reported
 )
 
+// reasonCaseRename: the library renamed a file by case only, on a
+// case-insensitive target.
+const reasonCaseRename = "renamed (case)"
+
 // action is one planned change in a target folder.
 type action struct {
 	Kind   Kind
@@ -133,7 +137,7 @@ func plan(in planInput) folderPlan {
 		case mname != s.Name:
 			// Same key, other spelling: the library renamed the file by case
 			// only on a case-insensitive target. Replace it under the new name.
-			p.Actions = append(p.Actions, action{Kind: KindReplace, Name: s.Name, Src: s, Reason: "renamed (case)"})
+			p.Actions = append(p.Actions, action{Kind: KindReplace, Name: s.Name, Src: s, Reason: reasonCaseRename})
 		case e.Source == s.Rel && e.SrcSize == s.Size && e.SrcMtime == s.Mtime &&
 			st.Size == e.Target.Size && in.SameTime(e.Target.Mtime, st.Mtime):
 			p.Unchanged++

@@ -31,29 +31,32 @@ type FolderMap struct {
 
 // Report is the outcome of one pass over a profile.
 type Report struct {
-	Profile     string        `json:"profile"`
-	Source      string        `json:"source"`
-	Target      string        `json:"target"`
-	DryRun      bool          `json:"dry_run,omitempty"`
-	Created     bool          `json:"created_target,omitempty"`
-	Copied      int           `json:"copied"`
-	CopiedBytes int64         `json:"copied_bytes"`
-	Replaced    int           `json:"replaced"` // included in Copied
-	Renamed     int           `json:"renamed"`
-	Adopted     int           `json:"adopted,omitempty"`
-	Deleted     int           `json:"deleted"`
-	Unchanged   int           `json:"unchanged"`
-	HashedBytes int64         `json:"hashed_bytes"`
-	Conflicts   []Item        `json:"conflicts"`
-	Skipped     []Item        `json:"skipped"` // files left out with a reason (busy, too large, name, ...)
-	Errors      []Item        `json:"errors"`
-	Plan        []PlanItem    `json:"plan,omitempty"`
-	Folders     []FolderMap   `json:"folders,omitempty"`
-	DeletesHeld string        `json:"deletes_held,omitempty"` // why planned deletions were not done
-	Error       string        `json:"error,omitempty"`        // the profile could not run
-	Duration    time.Duration `json:"-"`
-	DurationMS  int64         `json:"duration_ms"`
-	InSync      bool          `json:"in_sync"`
+	Profile     string `json:"profile"`
+	Source      string `json:"source"`
+	Target      string `json:"target"`
+	DryRun      bool   `json:"dry_run,omitempty"`
+	Created     bool   `json:"created_target,omitempty"`
+	Copied      int    `json:"copied"`
+	CopiedBytes int64  `json:"copied_bytes"`
+	Replaced    int    `json:"replaced"` // included in Copied
+	Renamed     int    `json:"renamed"`
+	Adopted     int    `json:"adopted,omitempty"`
+	// VerifyFailures counts files whose read-back differed from what was
+	// written (each was copied once more; those still wrong are in Errors).
+	VerifyFailures int           `json:"verify_failures"`
+	Deleted        int           `json:"deleted"`
+	Unchanged      int           `json:"unchanged"`
+	HashedBytes    int64         `json:"hashed_bytes"`
+	Conflicts      []Item        `json:"conflicts"`
+	Skipped        []Item        `json:"skipped"` // files left out with a reason (busy, too large, name, ...)
+	Errors         []Item        `json:"errors"`
+	Plan           []PlanItem    `json:"plan,omitempty"`
+	Folders        []FolderMap   `json:"folders,omitempty"`
+	DeletesHeld    string        `json:"deletes_held,omitempty"` // why planned deletions were not done
+	Error          string        `json:"error,omitempty"`        // the profile could not run
+	Duration       time.Duration `json:"-"`
+	DurationMS     int64         `json:"duration_ms"`
+	InSync         bool          `json:"in_sync"`
 
 	mu stdsync.Mutex
 }
