@@ -419,6 +419,9 @@ func (r *runner) record(rep *romsync.Report, err error) {
 		r.metrics.PassDone(r.profile.Name, rep.Duration, err == nil && rep.InSync)
 		r.metrics.Conflicts(r.profile.Name, len(rep.Conflicts))
 		r.metrics.Deleted(r.profile.Name, rep.Deleted)
+		for range rep.VerifyFailures {
+			r.metrics.VerifyFailure(r.profile.Name)
+		}
 		r.metrics.TargetOnline(r.profile.Name, err == nil || !offlineErr(err))
 	}
 	if rep.Copied+rep.Deleted+rep.Renamed+len(rep.Conflicts)+len(rep.Errors)+len(rep.Skipped) > 0 {
