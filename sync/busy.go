@@ -2,7 +2,6 @@ package sync
 
 import (
 	"errors"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,16 +11,15 @@ import (
 // romsyncd to ask the kernel whether somebody still has it open for writing.
 const recentWrite = 10 * time.Second
 
-// beingWritten reports whether another process holds f open for writing,
+// beingWritten reports whether another process holds fd's file open for writing,
 // as far as the kernel can tell: a read lease is refused (EAGAIN) while any
 // writer has the file open. Only recently modified files are checked; where
 // leases are not available (another user's file without CAP_LEASE, NFS,
 // FUSE) the answer is false and the before/after stat check stands alone.
-func beingWritten(f *os.File, mtime time.Time) bool {
+func beingWritten(fd int, mtime time.Time) bool {
 	if time.Since(mtime) > recentWrite {
 		return false
 	}
-	fd := int(f.Fd())
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK)
 	if err == nil {
 		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)

@@ -20,11 +20,11 @@ func TestBeingWritten(t *testing.T) {
 	r, err := os.Open(p)
 	require.NoError(t, err)
 	defer r.Close()
-	assert.True(t, beingWritten(r, time.Now()), "a writer holds it open")
-	assert.False(t, beingWritten(r, time.Now().Add(-time.Hour)), "old files are not checked")
+	assert.True(t, beingWritten(int(r.Fd()), time.Now()), "a writer holds it open")
+	assert.False(t, beingWritten(int(r.Fd()), time.Now().Add(-time.Hour)), "old files are not checked")
 
 	require.NoError(t, w.Close())
-	assert.False(t, beingWritten(r, time.Now()), "the writer closed it")
+	assert.False(t, beingWritten(int(r.Fd()), time.Now()), "the writer closed it")
 }
 
 // A file whose writer paused (so its size and mtime did not move while it

@@ -401,6 +401,7 @@ func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, f 
 	// would leave a nearly full card without the files that fit, and make
 	// every retry write them again.
 	var full error
+	c.free = -1 // ask the filesystem once per batch
 	c.prefetchSources(batch)
 	for _, a := range batch {
 		st, err := fr.stageRetry(ctx, s, c, a, rep)

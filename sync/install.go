@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -93,10 +95,11 @@ type copier struct {
 	perFileSync bool // fsync every file (FUSE targets, where syncfs does not reach the driver)
 	maxFileSize int64
 	hashed      *atomic.Int64
+	free        int64 // bytes the target had free, less what was written since; -1: ask again
 }
 
 func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomic.Int64) *copier {
-	return &copier{source: source, buf: make([]byte, bufSize), perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed}
+	return &copier{source: source, buf: make([]byte, bufSize), perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed, free: -1}
 }
 
 // stage copies the library file s into a new temp file in dstDir while
@@ -107,39 +110,42 @@ func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomi
 func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged, err error) {
 	s := a.Src
 	srcPath := filepath.Join(c.source, filepath.FromSlash(s.Rel))
-	src, err := os.Open(srcPath)
+	// Raw descriptors: a regular file gains nothing from Go's poller, and a
+	// small-file mirror is a syscall count.
+	src, err := openRead(srcPath)
 	if err != nil {
 		return st, fmt.Errorf("open %s: %w", s.Rel, err)
 	}
-	defer src.Close()
-	before, err := src.Stat()
-	if err != nil {
+	defer unix.Close(src)
+	var before unix.Stat_t
+	if err := unix.Fstat(src, &before); err != nil {
 		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
 	}
-	if !before.Mode().IsRegular() {
+	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return st, fmt.Errorf("%s is no longer a regular file: %w", s.Rel, errSourceChanged)
 	}
-	size := before.Size()
+	size := before.Size
 	if c.maxFileSize > 0 && size > c.maxFileSize {
 		return st, &tooLargeError{size: size, max: c.maxFileSize}
 	}
-	if free, ferr := freeBytes(dstDir); ferr == nil && uint64(size)+freeReserve > free {
-		return st, fmt.Errorf("%w: need %s for %s (%s, and %s kept free for romsyncd's manifests), have %s", ErrTargetFull,
-			humanBytes(size+freeReserve), s.Rel, humanBytes(size), humanBytes(freeReserve), humanBytes(int64(free)))
+	if err := c.reserve(dstDir, s.Rel, size); err != nil {
+		return st, err
 	}
-	adviseSequential(src)
+	if size > bufSize {
+		_ = unix.Fadvise(src, 0, 0, unix.FADV_SEQUENTIAL)
+	}
 
-	tmp, err := os.CreateTemp(dstDir, tempPrefix+"*"+tempSuffix)
+	tmpPath, tmp, err := createTemp(dstDir, uint32(before.Mode&0o777))
 	if err != nil {
 		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
 	}
-	st.tmp = tmp.Name()
-	// CreateTemp makes 0600 files; the copy gets the library file's
-	// permissions (FAT-family cards have none and refuse: ignored).
-	_ = tmp.Chmod(before.Mode().Perm())
+	st.tmp = tmpPath
+	tmpOpen := true
 	defer func() {
 		if err != nil {
-			tmp.Close()
+			if tmpOpen {
+				unix.Close(tmp)
+			}
 			os.Remove(st.tmp)
 			st.tmp = ""
 		}
@@ -150,51 +156,53 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		m, rerr := src.Read(c.buf)
+		m, rerr := readFull(src, c.buf)
 		if m > 0 {
 			h.Write(c.buf[:m])
-			if _, werr := tmp.Write(c.buf[:m]); werr != nil {
+			if werr := writeAll(tmp, c.buf[:m]); werr != nil {
 				if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
 					// Another writer took the space after the check.
 					have, _ := freeBytes(dstDir)
 					return st, fmt.Errorf("%w: need %s more for %s, have %s free in %s: %w", ErrTargetFull,
 						humanBytes(size-n), s.Rel, humanBytes(int64(have)), dstDir, werr)
 				}
-				return st, classifyTargetErr(dstDir, &targetIOError{werr})
+				return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("write %s: %w", st.tmp, werr)})
 			}
 			n += int64(m)
-		}
-		if rerr == io.EOF {
-			break
 		}
 		if rerr != nil {
 			return st, fmt.Errorf("read %s at %d: %w", s.Rel, n, rerr)
 		}
+		if m < len(c.buf) {
+			break // end of file
+		}
 	}
 	c.hashed.Add(n)
-	dropCache(src)
-	after, err := src.Stat()
-	if err != nil {
+	_ = unix.Fadvise(src, 0, 0, unix.FADV_DONTNEED)
+	var after, now unix.Stat_t
+	if err := unix.Fstat(src, &after); err != nil {
 		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
 	}
-	now, perr := os.Stat(srcPath)
-	if after.Size() != size || !after.ModTime().Equal(before.ModTime()) || perr != nil || !os.SameFile(after, now) ||
-		beingWritten(src, after.ModTime()) {
+	perr := unix.Stat(srcPath, &now)
+	mt := time.Unix(before.Mtim.Unix())
+	if after.Size != size || after.Mtim != before.Mtim || perr != nil || now.Ino != after.Ino || now.Dev != after.Dev ||
+		beingWritten(src, mt) {
 		return st, fmt.Errorf("%s: %w", s.Rel, errSourceChanged)
 	}
 	if n != size {
 		return st, fmt.Errorf("%s: %w: read %d of %d bytes", s.Rel, errShortRead, n, size)
 	}
-	mt := before.ModTime()
-	if err := os.Chtimes(st.tmp, mt, mt); err != nil {
+	ts := []unix.Timespec{before.Mtim, before.Mtim}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, st.tmp, ts, 0); err != nil {
 		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("set mtime of %s: %w", st.tmp, err)})
 	}
 	if c.perFileSync {
-		if err := tmp.Sync(); err != nil {
+		if err := unix.Fsync(tmp); err != nil {
 			return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("fsync %s: %w", st.tmp, err)})
 		}
 	}
-	if err := tmp.Close(); err != nil {
+	tmpOpen = false
+	if err := unix.Close(tmp); err != nil {
 		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("close %s: %w", st.tmp, err)})
 	}
 	st.act = a
@@ -203,6 +211,93 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 	st.srcSize = size
 	st.srcMtime = mt.UnixNano()
 	return st, nil
+}
+
+// reserve checks that the target has room for size more bytes (plus a
+// reserve for the manifests). It asks the filesystem once per batch and
+// counts what the batch writes in between.
+func (c *copier) reserve(dstDir, rel string, size int64) error {
+	if c.free < 0 || uint64(size)+freeReserve > uint64(c.free) {
+		free, err := freeBytes(dstDir)
+		if err != nil {
+			c.free = -1
+			return nil // the filesystem does not say (fusefat): ENOSPC will
+		}
+		c.free = int64(free)
+	}
+	if uint64(size)+freeReserve > uint64(c.free) {
+		return fmt.Errorf("%w: need %s for %s (%s, and %s kept free for romsyncd's manifests), have %s", ErrTargetFull,
+			humanBytes(size+freeReserve), rel, humanBytes(size), humanBytes(freeReserve), humanBytes(c.free))
+	}
+	c.free -= size
+	return nil
+}
+
+// openRead opens a file for reading without updating its access time
+// where the kernel allows it (a NAS library need not be written to).
+func openRead(p string) (int, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return fd, nil
+}
+
+// createTemp creates a new temp file (dot-prefixed: no frontend lists it)
+// in dir with the given permissions.
+func createTemp(dir string, perm uint32) (string, int, error) {
+	for try := 0; ; try++ {
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		p := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+tempSuffix)
+		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
+		if err == nil {
+			// The umask may have narrowed perm; FAT-family cards refuse
+			// permissions altogether (ignored).
+			_ = unix.Fchmod(fd, perm)
+			return p, fd, nil
+		}
+		if !errors.Is(err, unix.EEXIST) || try > 10 {
+			return "", -1, &os.PathError{Op: "create", Path: p, Err: err}
+		}
+	}
+}
+
+// readFull reads until buf is full or the file ends; a short count without
+// error means end of file.
+func readFull(fd int, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func writeAll(fd int, buf []byte) error {
+	for len(buf) > 0 {
+		m, err := unix.Write(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		buf = buf[m:]
+	}
+	return nil
 }
 
 // targetIOError marks a failure of the target side of a copy (the temp
@@ -260,14 +355,14 @@ func fsyncFile(p string) error {
 // read comes from the medium where the kernel allows it, and compares its
 // hash with the one computed while reading the library file.
 func (c *copier) verify(ctx context.Context, s staged, drop bool) error {
-	f, err := os.Open(s.tmp)
+	f, err := openRead(s.tmp)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", s.act.Name, err)
 	}
-	defer f.Close()
+	defer unix.Close(f)
 	if drop {
-		dropCache(f)
-		adviseWillNeed(f)
+		_ = unix.Fadvise(f, 0, 0, unix.FADV_DONTNEED)
+		_ = unix.Fadvise(f, 0, 0, unix.FADV_WILLNEED)
 	}
 	h := xxhash.New()
 	var n int64
@@ -275,20 +370,20 @@ func (c *copier) verify(ctx context.Context, s staged, drop bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m, rerr := f.Read(c.buf)
+		m, rerr := readFull(f, c.buf)
 		if m > 0 {
 			h.Write(c.buf[:m])
 			n += int64(m)
 		}
-		if rerr == io.EOF {
-			break
-		}
 		if rerr != nil {
 			return fmt.Errorf("verify %s: read back: %w", s.act.Name, rerr)
 		}
+		if m < len(c.buf) {
+			break
+		}
 	}
 	c.hashed.Add(n)
-	dropCache(f)
+	_ = unix.Fadvise(f, 0, 0, unix.FADV_DONTNEED)
 	if got := Hash(h.Sum64()); got != s.hash || n != s.size {
 		return fmt.Errorf("verify %s: %w: read %d bytes back with hash %s, wrote %d bytes with hash %s", s.act.Name, errVerify, n, got, s.size, s.hash)
 	}
@@ -304,9 +399,9 @@ func (c *copier) prefetchSources(batch []action) {
 		return
 	}
 	for _, a := range batch {
-		if f, err := os.Open(filepath.Join(c.source, filepath.FromSlash(a.Src.Rel))); err == nil {
-			adviseWillNeed(f)
-			f.Close()
+		if fd, err := openRead(filepath.Join(c.source, filepath.FromSlash(a.Src.Rel))); err == nil {
+			_ = unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
+			unix.Close(fd)
 		}
 	}
 }
@@ -315,10 +410,10 @@ func (c *copier) prefetchSources(batch []action) {
 // reads come from the medium, and starts reading them all back at once.
 func (c *copier) prefetchTemps(batch []staged) {
 	for _, s := range batch {
-		if f, err := os.Open(s.tmp); err == nil {
-			dropCache(f)
-			adviseWillNeed(f)
-			f.Close()
+		if fd, err := openRead(s.tmp); err == nil {
+			_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+			_ = unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
+			unix.Close(fd)
 		}
 	}
 }
