@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path"
+	"runtime/debug"
 	"sort"
 	"strings"
 	stdsync "sync"
@@ -320,6 +321,9 @@ func (r *runner) run(ctx context.Context) {
 		}
 		r.record(rep, err)
 		r.reply(waiters, rep)
+		// A pass's listings are garbage now; an idle daemon gives the
+		// memory back instead of sitting on a heap sized for its peak.
+		debug.FreeOSMemory()
 		if n := len(busy); markBusy(busy, rep) && n == 0 {
 			busyRetry.Reset(max(r.profile.Debounce, time.Second))
 		}
