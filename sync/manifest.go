@@ -8,10 +8,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // Hash is the xxhash64 of a file's content, written as 16 hex digits.
@@ -123,43 +125,61 @@ func loadManifests(metaDir string) (map[string]*Folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifests %s: %w", dir, err)
 	}
-	out := make(map[string]*Folder, len(ents))
+	var names []string
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, tempPrefix) {
-			continue // a manifest write in flight, or interrupted by a crash
+		if strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, ".json") {
+			continue // a manifest write in flight or interrupted by a crash; other files
 		}
-		if !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("read manifest %s: %w", p, err)
-		}
-		var ff folderFile
-		ff.Folder = &Folder{}
-		if err := json.Unmarshal(data, &ff); err != nil {
-			return nil, fmt.Errorf("read manifest %s: %w (remove it and run `romsyncd init` to adopt the files again)", p, err)
-		}
-		if ff.Version != manifestVersion {
-			return nil, fmt.Errorf("read manifest %s: version %d is not %d (written by another romsyncd version)", p, ff.Version, manifestVersion)
-		}
-		f := ff.Folder
-		if f.Dir == "" || manifestName(f.Dir) != name || !validRel(f.Dir) {
-			return nil, fmt.Errorf("read manifest %s: folder %q does not match the file name", p, f.Dir)
-		}
-		if f.Files == nil {
-			f.Files = map[string]*Entry{}
-		}
-		for n := range f.Files {
-			if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
-				return nil, fmt.Errorf("read manifest %s: invalid file name %q", p, n)
-			}
-		}
+		names = append(names, name)
+	}
+	// Decoding is CPU-bound: one folder per core.
+	folders := make([]*Folder, len(names))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, name := range names {
+		g.Go(func() error {
+			f, err := loadManifest(filepath.Join(dir, name), name)
+			folders[i] = f
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Folder, len(folders))
+	for _, f := range folders {
 		out[f.Dir] = f
 	}
 	return out, nil
+}
+
+func loadManifest(p, name string) (*Folder, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", p, err)
+	}
+	var ff folderFile
+	ff.Folder = &Folder{}
+	if err := json.Unmarshal(data, &ff); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w (remove it and run `romsyncd init` to adopt the files again)", p, err)
+	}
+	if ff.Version != manifestVersion {
+		return nil, fmt.Errorf("read manifest %s: version %d is not %d (written by another romsyncd version)", p, ff.Version, manifestVersion)
+	}
+	f := ff.Folder
+	if f.Dir == "" || manifestName(f.Dir) != name || !validRel(f.Dir) {
+		return nil, fmt.Errorf("read manifest %s: folder %q does not match the file name", p, f.Dir)
+	}
+	if f.Files == nil {
+		f.Files = map[string]*Entry{}
+	}
+	for n := range f.Files {
+		if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+			return nil, fmt.Errorf("read manifest %s: invalid file name %q", p, n)
+		}
+	}
+	return f, nil
 }
 
 // validRel reports whether rel is a clean relative slash path inside the root.
