@@ -450,6 +450,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// HumanBytes renders a byte count in binary units ("3.2 GiB").
+func HumanBytes(n int64) string { return humanBytes(n) }
+
 func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {

@@ -92,18 +92,8 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 	return err
 }
 
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// bytesText renders a byte count the way the engine's messages do.
+func bytesText(n int64) string { return romsync.HumanBytes(n) }
 
 func durationText(d time.Duration) string {
 	if d < time.Second {
