@@ -42,7 +42,7 @@ func hostileFiles() []string {
 		"GBA/colon: the game.gba",
 		`GBA/star*quote"less<more>pipe|q?.gba`,
 		"GBA/Pokémon (NFC).gba",
-		"GBA/Pokémon (NFD).gba",
+		"GBA/Poke\u0301mon (NFD).gba",
 		"GBA/Twins (NFC é).gba",
 		"GBA/Twins (NFC e\u0301).gba",
 		"GBA/Case Game.gba",
@@ -111,7 +111,6 @@ func hostileRun(t *testing.T, w *world, files []string, fold func(string) string
 		}
 	}
 	w.putNew("GBA", 1000) // one ordinary file, to be mirrored whatever happens
-	var first []report
 	for run := 1; run <= 2; run++ {
 		r := w.run(time.Minute, "sync", "--json")
 		label := fmt.Sprintf("run %d", run)
@@ -123,9 +122,7 @@ func hostileRun(t *testing.T, w *world, files []string, fold func(string) string
 		if rep.Error != "" {
 			t.Fatalf("%s: the profile did not run: %s", label, rep.Error)
 		}
-		if run == 1 {
-			first = r.reports
-		} else if rep.Copied != 0 || rep.Deleted != 0 || rep.Renamed != 0 {
+		if run == 2 && (rep.Copied != 0 || rep.Deleted != 0 || rep.Renamed != 0) {
 			t.Errorf("%s: a second run changed the target: copied %d, deleted %d, renamed %d\n%s", label, rep.Copied, rep.Deleted, rep.Renamed, r.stdout)
 		}
 		reported := map[string]string{}
@@ -176,7 +173,6 @@ func hostileRun(t *testing.T, w *world, files []string, fold func(string) string
 		}
 		w.check(label, afterStop)
 	}
-	_ = first
 }
 
 // lossy is how a name looks in romsyncd's JSON report: every byte that is

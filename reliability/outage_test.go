@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,7 +106,7 @@ func TestDaemonLibraryRootReplaced(t *testing.T) {
 	}, func() {
 		// Work goes on in the moved library: events under the old
 		// watches, for folders that are gone from the library root.
-		for _, rel := range w.lib.files()[:10] {
+		for _, rel := range w.lib.files()[:3] {
 			p := filepath.Join(away, filepath.FromSlash(rel))
 			if err := os.Remove(p); err != nil {
 				t.Fatal(err)
@@ -163,7 +164,7 @@ func outageCycle(t *testing.T, w *world, d *daemon, label string, down, up, duri
 	up()
 	if during != nil {
 		// The files removed in the moved library are really gone now.
-		for _, rel := range w.lib.files()[:10] {
+		for _, rel := range w.lib.files()[:3] {
 			if !fileExists(w.lib.abs(rel)) {
 				w.lib.h.mu.Lock()
 				delete(w.lib.h.cur, rel)
@@ -175,5 +176,53 @@ func outageCycle(t *testing.T, w *world, d *daemon, label string, down, up, duri
 	// The watches must follow the library that came back: a change is
 	// mirrored without a full pass being asked for.
 	did := w.mutate(mixedSpec, 4)
+	for range 3 {
+		did = append(did, "add "+w.putNew(mixedSpec.folders[w.rng.IntN(len(mixedSpec.folders))], w.smallSize()))
+	}
 	w.waitConverged(d, fmt.Sprintf("%s: a change after the library came back (%q)", label, did))
+}
+
+// cpuTime is the CPU time the process has used so far (/proc/PID/stat).
+func (p *proc) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which is in parentheses).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// TestDaemonIdleWhileLibraryEmpty: while the library root is an empty
+// folder (a NAS share unmounted under its mount point), the daemon must
+// wait for its retry interval (5 s) between attempts, not spin: a few
+// attempts and log lines in 8 s, not thousands, and little CPU.
+func TestDaemonIdleWhileLibraryEmpty(t *testing.T) {
+	skipBug(t, "while the library root is empty the daemon spins: Open succeeds, markAll pokes wake, the pass is refused (source offline), waitRetry returns at once on that wake; hundreds of open/pass attempts and \"profile paused\"/\"profile resumed\" log lines per second, a core busy, for the whole outage")
+	w := newWorld(t, seeded(t), worldOpts{bindLibrary: true})
+	w.populate(libSpec{folders: []string{"GBA", "GB"}, small: 10})
+	d := w.startDaemon()
+	w.waitConverged(d, "initial mirror")
+	w.unbindLibrary()
+	defer w.bindLibrary()
+	// Wait until the daemon noticed, then measure a 4 s window.
+	if !waitFor(20*time.Second, func() bool { return d.count("profile paused") > 0 }) {
+		t.Fatalf("the daemon never paused the profile\n%s", d.output())
+	}
+	cpu0, lines0, start := d.cpuTime(), d.count("profile paused"), time.Now()
+	time.Sleep(8 * time.Second) // the measured window (past the 5 s retry): what the daemon does on its own
+	cpu, lines, wall := d.cpuTime()-cpu0, d.count("profile paused")-lines0, time.Since(start)
+	t.Logf("in %v with the library gone: %v CPU, %d \"profile paused\" lines", wall.Round(time.Millisecond), cpu, lines)
+	if cpu > wall/4 {
+		t.Errorf("the daemon used %v CPU in %v while the library was gone: it spins", cpu, wall.Round(time.Millisecond))
+	}
+	if lines > 3 {
+		t.Errorf("the daemon logged \"profile paused\" %d times in %v (retry interval 5 s): it spins", lines, wall.Round(time.Millisecond))
+	}
+	d.stop("end")
 }
