@@ -15,10 +15,11 @@ import (
 // is fixed; when it is, set the flag to false so the randomized scenarios
 // enforce the invariant again.
 const (
-	// knownBugLeftoverFolder: see TestKilledInNewFolderThenFolderDeleted.
+	// knownBugLeftoverFolder: see TestNestedNewFolderDeleted.
 	knownBugLeftoverFolder = true
-	// knownBugTempInGoneFolder: see TestKilledInNewFolderThenFolderDeleted.
-	knownBugTempInGoneFolder = true
+	// knownBugTempInGoneFolder: fixed (the in-flight journal); see
+	// TestKilledInNewFolderThenFolderDeleted.
+	knownBugTempInGoneFolder = false
 	// knownBugProbeLitter: see TestKilledDuringProbe.
 	knownBugProbeLitter = true
 	// knownBugMetaTemp: see TestKilledWritingMetaFile.
@@ -127,7 +128,6 @@ func newFolderWorld(t *testing.T) *world {
 // folder. The next sync must remove the temp file the killed run left and
 // the folder romsyncd created.
 func TestKilledInNewFolderThenFolderDeleted(t *testing.T) {
-	skipBug(t, "a temp file left by a run killed while copying into a new folder survives every later pass once the library folder is deleted (planFolder only cleans folders with library files or manifest entries); the folder stays too")
 	w := newFolderWorld(t)
 	w.killWhileStaging("GBA/New")
 	if err := w.lib.removeDir("GBA/New"); err != nil {
@@ -145,7 +145,6 @@ func TestKilledInNewFolderThenFolderDeleted(t *testing.T) {
 // drops the folder. romsyncd created the folder, so it must remove it once
 // it has emptied it.
 func TestKilledInNewFolderThenConvergedThenDeleted(t *testing.T) {
-	skipBug(t, "a folder romsyncd created is left on the card (empty) after the library deletes it, when a run was killed or interrupted (SIGKILL, SIGINT, SIGTERM) between its mkdir and its first manifest save: ensureDir sets Folder.Created only when it makes the folder itself")
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			w := newFolderWorld(t)
@@ -174,6 +173,25 @@ func TestNewFolderDeletedWithoutKill(t *testing.T) {
 	}
 	w.sync("sync after the folder was deleted from the library")
 	w.check("after the folder was deleted", mirror)
+}
+
+// TestNestedNewFolderDeleted: a library folder that holds only a
+// subfolder (NES/Hacks/x.nes) is created on the card by romsyncd, parent
+// and child; when the library drops it, both must go.
+func TestNestedNewFolderDeleted(t *testing.T) {
+	skipBug(t, "when the library deletes a folder tree (NES/Hacks/x, NES/Hacks/Deeper/y), romsyncd deletes the files but leaves empty folders it created: a parent is checked for emptiness before its subfolder is removed (folders go in ascending path order), and a folder holding only subfolders is never marked Created")
+	w := newWorld(t, seeded(t), worldOpts{})
+	w.populate(libSpec{folders: []string{"GBA"}, small: 4})
+	w.sync("first mirror")
+	w.putNew("NES/Hacks", 1000)
+	w.putNew("NES/Hacks/Deeper", 1000)
+	w.sync("sync of the nested folder")
+	w.check("after the sync", mirror)
+	if err := w.lib.removeDir("NES"); err != nil {
+		t.Fatal(err)
+	}
+	w.sync("sync after the library dropped NES")
+	w.check("after the library dropped NES", mirror)
 }
 
 // TestKilledDuringProbe kills `romsyncd sync` while it probes the card
