@@ -109,14 +109,14 @@ func (w *world) quickMirror() bool {
 // its initial mirror and while it mirrors library changes, checks the
 // target at once, restarts it and lets it converge on its own.
 func TestKillDaemon(t *testing.T) {
-	daemonSignalLoop(t, syscall.SIGKILL, iterations(12, 150))
+	daemonSignalLoop(t, syscall.SIGKILL, iterations(15, 150))
 }
 
 // TestTermDaemon stops `romsyncd run` with SIGTERM at random instants of
 // its initial mirror and while it mirrors changes: exit 0 within seconds,
 // no temp file left, invariants hold; restarted, it converges.
 func TestTermDaemon(t *testing.T) {
-	daemonSignalLoop(t, syscall.SIGTERM, iterations(8, 100))
+	daemonSignalLoop(t, syscall.SIGTERM, iterations(10, 100))
 }
 
 func daemonSignalLoop(t *testing.T, sig syscall.Signal, iters int) {
@@ -148,6 +148,24 @@ func daemonSignalLoop(t *testing.T, sig syscall.Signal, iters int) {
 		} else {
 			mark := w.lib.written.Load()
 			did = w.mutate(spec, 1+w.rng.IntN(6))
+			if w.rng.IntN(10) < 7 {
+				// A large file gives the pass a span worth hitting.
+				did = append(did, "add large "+w.putNew(spec.folders[w.rng.IntN(len(spec.folders))], w.largeSize(spec)))
+				var large []string
+				for _, f := range w.lib.files() {
+					if w.lib.size(f) >= 4<<20 {
+						large = append(large, f)
+					}
+				}
+				if len(large) > spec.large+2 {
+					// Keep the library's size in bounds.
+					f := large[w.rng.IntN(len(large))]
+					if err := w.lib.remove(f); err != nil {
+						t.Fatal(err)
+					}
+					did = append(did, "delete "+f)
+				}
+			}
 			// The daemon waits for the debounce (100 ms), then copies.
 			lo, span = 50*time.Millisecond, 100*time.Millisecond+est.copying(w.lib.written.Load()-mark)+50*time.Millisecond
 			st.updates++
