@@ -70,7 +70,12 @@ func buildAndRun(m *testing.M) (int, error) {
 	if testing.Verbose() {
 		fmt.Fprintf(os.Stderr, "reliability: built %s in %v; base seed %d (long=%v)\n", binPath, time.Since(start).Round(time.Millisecond), baseSeed, *flagLong)
 	}
-	return m.Run(), nil
+	code := m.Run()
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "reliability: %d invariant checks, %d files checked, %d MiB hashed\n",
+			totalChecks.Load(), totalFiles.Load(), totalBytes.Load()>>20)
+	}
+	return code, nil
 }
 
 // long reports whether the long variants run.
