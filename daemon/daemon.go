@@ -22,6 +22,7 @@ import (
 
 	"github.com/romsyncd/romsyncd/config"
 	"github.com/romsyncd/romsyncd/metrics"
+	"github.com/romsyncd/romsyncd/profiles"
 	"github.com/romsyncd/romsyncd/status"
 )
 
@@ -181,6 +182,9 @@ func (d *Daemon) waitReady(ctx context.Context) {
 // take effect; an invalid file is logged and the running config kept.
 func (d *Daemon) reload(ctx context.Context) {
 	cfg, err := config.Load(d.cfg.File)
+	if err == nil {
+		err = profiles.Check(cfg)
+	}
 	if err != nil {
 		d.log.Error("reload failed; the running configuration stays", "err", err)
 		return

@@ -264,10 +264,6 @@ func (r *runner) run(ctx context.Context) {
 				continue
 			}
 			sess = s
-			if lastErr != "" {
-				r.log.Info("profile resumed")
-			}
-			lastErr = ""
 			r.markAll()
 			if r.metrics != nil {
 				r.metrics.TargetOnline(r.profile.Name, true)
@@ -329,6 +325,9 @@ func (r *runner) run(ctx context.Context) {
 		}
 		switch {
 		case err == nil:
+			if lastErr != "" {
+				r.log.Info("profile resumed")
+			}
 			lastErr = ""
 		case offlineErr(err):
 			// Keep the work for when the card or the library is back.
@@ -367,15 +366,16 @@ func (r *runner) newWatcher() (*watcher.Watcher, error) {
 	})
 }
 
-// waitRetry waits for the retry interval, a request or the end.
+// waitRetry waits for the retry interval or the end.
 func (r *runner) waitRetry(ctx context.Context) bool {
 	t := time.NewTimer(r.retry)
 	defer t.Stop()
+	// Changes seen meanwhile stay in the dirty set; they must not cut the
+	// wait short, or an outage becomes a busy loop.
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-	case <-r.wake:
 	}
 	return true
 }

@@ -29,11 +29,19 @@ func Layout(p *config.Profile) (*platform.Layout, error) {
 	if p.Unknown == "skip" {
 		unknown = platform.UnknownSkip
 	}
-	l, err := platform.NewLayout(platform.Options{Layout: p.Layout, Overrides: p.Platforms, Only: p.Only, Unknown: unknown})
-	if err != nil {
-		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+	return platform.NewLayout(platform.Options{Layout: p.Layout, Overrides: p.Platforms, Only: p.Only, Unknown: unknown})
+}
+
+// Check validates what the config package cannot: each profile's layout,
+// platforms and only keys against the platform catalog.
+func Check(cfg *config.Config) error {
+	for i := range cfg.Profiles {
+		p := &cfg.Profiles[i]
+		if _, err := Layout(p); err != nil {
+			return &config.Error{File: cfg.File, Key: fmt.Sprintf("profiles[%d] (%s)", i, p.Name), Msg: err.Error()}
+		}
 	}
-	return l, nil
+	return nil
 }
 
 // StateDir is where per-profile state lives: the config's state_dir, else
@@ -62,7 +70,7 @@ func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.O
 	}
 	l, err := Layout(p)
 	if err != nil {
-		return romsync.Options{}, err
+		return romsync.Options{}, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	o := romsync.Options{
 		Profile: p.Name, Source: p.Source, Target: p.Target,

@@ -105,11 +105,14 @@ func (t *Target) manifestPath(dir string) string {
 // run left. Only the lock holder may: a dry run (no lock) could delete the
 // temp file of a running daemon's write.
 func removeManifestTemps(metaDir string) {
-	dir := filepath.Join(metaDir, foldersDir)
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
-			_ = os.Remove(filepath.Join(dir, e.Name()))
+	for _, dir := range []string{metaDir, filepath.Join(metaDir, foldersDir)} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			// Temp files of manifest, marker and journal writes, and probe
+			// files: whatever a killed run left (the caller holds the lock).
+			if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
 		}
 	}
 }

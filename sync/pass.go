@@ -15,6 +15,7 @@ import (
 	stdsync "sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -486,6 +487,10 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 		u := get(tdir)
 		u.SrcDirs = append(u.SrcDirs, rel)
 		for _, f := range l.files {
+			if !utf8.ValidString(path.Base(f.Rel)) {
+				u.Skipped = append(u.Skipped, Item{Path: f.Rel, Reason: "name is not valid UTF-8; rename it in the library"})
+				continue
+			}
 			name, err := s.names.Map(path.Base(f.Rel))
 			if err != nil {
 				u.Skipped = append(u.Skipped, Item{Path: f.Rel, Reason: errText(err)})
@@ -609,6 +614,9 @@ func (s *Session) mapDir(rel string) (dir string, ok bool, reason string, nameEr
 	names = append(names, parts[1:]...)
 	out := make([]string, 0, len(names))
 	for _, p := range names {
+		if !utf8.ValidString(p) {
+			return "", false, "folder name is not valid UTF-8; rename it in the library", true
+		}
 		m, err := s.names.Map(p)
 		if err != nil {
 			return "", false, errText(err), true

@@ -111,8 +111,18 @@ func OpenTarget(root string, opts OpenOptions) (*Target, error) {
 	case !st.IsDir():
 		return nil, fmt.Errorf("target %s is not a folder", root)
 	default:
+		if err := checkMeta(t.meta); err != nil {
+			return nil, err
+		}
 		m, err := readMarker(t.meta)
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && opts.MayCreate && !opts.DryRun && onlyLeftovers(root):
+			// The very first pass was killed between creating the target
+			// and writing its marker: finish the job.
+			if err := t.writeMarker(opts.Profile); err != nil {
+				return nil, err
+			}
+			t.Created = true
 		case errors.Is(err, fs.ErrNotExist) && opts.Adopt && !opts.DryRun:
 			if err := t.writeMarker(opts.Profile); err != nil {
 				return nil, err
@@ -191,6 +201,44 @@ func checkCreatable(root string, unmounted func(string) (string, bool, error)) e
 	return nil
 }
 
+// checkMeta refuses a .romsyncd (or its folders/) that is a link: romsyncd
+// never writes through links, and a card formatted ext4 can hold one.
+func checkMeta(meta string) error {
+	for _, p := range []string{meta, filepath.Join(meta, foldersDir)} {
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("target: %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("target: %s is not a folder (a link or a file); romsyncd never writes through links: remove it", p)
+		}
+	}
+	return nil
+}
+
+// onlyLeftovers reports whether root holds nothing but a .romsyncd folder
+// with nothing but temp files in it: what a first pass killed before its
+// marker was in place leaves.
+func onlyLeftovers(root string) bool {
+	ents, err := os.ReadDir(root)
+	if err != nil || len(ents) != 1 || ents[0].Name() != metaDirName || !ents[0].IsDir() {
+		return false
+	}
+	inner, err := os.ReadDir(filepath.Join(root, metaDirName))
+	if err != nil {
+		return false
+	}
+	for _, e := range inner {
+		if !strings.HasPrefix(e.Name(), tempPrefix) || !e.Type().IsRegular() {
+			return false
+		}
+	}
+	return true
+}
+
 func isMountPoint(dir string) bool {
 	var a, b unix.Stat_t
 	if unix.Stat(dir, &a) != nil || unix.Stat(filepath.Dir(dir), &b) != nil {
@@ -231,7 +279,7 @@ func (t *Target) writeMarker(profile string) error {
 
 func (t *Target) takeLock() error {
 	p := filepath.Join(t.meta, lockName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
 		// A card that turned read-only (or went away) is offline for the
 		// profile, not a failure of its own.

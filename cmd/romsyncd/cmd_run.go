@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/romsyncd/romsyncd/daemon"
+	"github.com/romsyncd/romsyncd/profiles"
 )
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -26,6 +27,9 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 func runDaemon(ctx context.Context, g *globalFlags, stderr io.Writer) error {
 	cfg, err := loadConfig(g, stderr)
 	if err != nil {
+		return err
+	}
+	if err := profiles.Check(cfg); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "info")
