@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -257,6 +258,10 @@ func (s *Session) setEntry(f *Folder, name string, e *Entry) {
 // saveManifestLocked encodes the manifest under the target's lock (readers
 // such as installedCount run concurrently) and writes it.
 func (t *Target) saveManifestLocked(f *Folder, durable bool) error {
+	// One write of a folder's manifest at a time, so the last one written
+	// is the last snapshot taken.
+	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
 	t.mu.Lock()
 	snapshot := &Folder{Dir: f.Dir, Created: f.Created, Files: make(map[string]*Entry, len(f.Files))}
 	for k, v := range f.Files {
@@ -364,8 +369,10 @@ func (fr *folderRun) ensureDir(s *Session, f *Folder) error {
 		}
 	}
 	// Create the missing components one by one, re-checking for links.
+	// Each folder romsyncd creates is recorded as its own, so that it can
+	// go again once the library no longer fills it (parents included).
 	p := s.target.Root
-	for _, comp := range comps {
+	for i, comp := range comps {
 		p = filepath.Join(p, comp)
 		err := os.Mkdir(p, 0o755)
 		if err != nil && !errors.Is(err, fs.ErrExist) {
@@ -373,6 +380,15 @@ func (fr *folderRun) ensureDir(s *Session, f *Folder) error {
 		}
 		if st, lerr := os.Lstat(p); lerr != nil || !st.IsDir() {
 			return fmt.Errorf("target folder %s: a file or link is in the way", p)
+		}
+		if err == nil && i < len(comps)-1 {
+			pf := s.target.folder(strings.Join(comps[:i+1], "/"))
+			s.target.mu.Lock()
+			pf.Created = true
+			s.target.mu.Unlock()
+			if err := s.target.saveManifestLocked(pf, false); err != nil {
+				return s.targetErr(s.target.Root, err)
+			}
 		}
 	}
 	s.target.mu.Lock()
@@ -711,16 +727,34 @@ func (fr *folderRun) delete(s *Session, rep *Report) error {
 	if err := t.saveManifestLocked(f, false); err != nil {
 		return classifyTargetErr(fr.abs, err)
 	}
-	// A folder romsyncd created and emptied goes too.
-	t.mu.Lock()
-	empty := len(f.Files) == 0 && f.Created
-	t.mu.Unlock()
-	if empty && fr.u.Dir != "." {
-		if ents, err := os.ReadDir(fr.abs); err == nil && len(ents) == 0 {
-			if os.Remove(fr.abs) == nil {
-				_ = fsyncDir(filepath.Dir(fr.abs))
-			}
-		}
-	}
+	s.pruneCreated(fr.u.Dir)
 	return nil
+}
+
+// pruneCreated removes folder dir, then its parents, as long as each is a
+// folder romsyncd created that now holds nothing at all.
+func (s *Session) pruneCreated(dir string) {
+	t := s.target
+	for dir != "." && dir != "" {
+		t.mu.Lock()
+		f := t.folders[dir]
+		ok := f != nil && f.Created && len(f.Files) == 0
+		t.mu.Unlock()
+		if !ok {
+			return
+		}
+		abs, err := safeDir(t.Root, dir)
+		if err != nil {
+			return
+		}
+		if ents, err := os.ReadDir(abs); err != nil || len(ents) > 0 || os.Remove(abs) != nil {
+			return
+		}
+		_ = fsyncDir(filepath.Dir(abs))
+		t.mu.Lock()
+		f.Created = false
+		t.mu.Unlock()
+		_ = t.saveManifestLocked(f, false) // removes its manifest
+		dir = path.Dir(dir)
+	}
 }

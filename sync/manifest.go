@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	stdsync "sync"
 
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
@@ -83,6 +84,8 @@ type Folder struct {
 	Created bool `json:"created,omitempty"`
 	// Files maps a file name in Dir to what romsyncd installed under it.
 	Files map[string]*Entry `json:"files"`
+
+	saveMu stdsync.Mutex // serializes writes of this manifest
 }
 
 const manifestVersion = 1
@@ -197,7 +200,7 @@ func validRel(rel string) bool {
 // An empty manifest is removed instead.
 func (t *Target) saveManifest(f *Folder, durable bool) error {
 	p := t.manifestPath(f.Dir)
-	if len(f.Files) == 0 {
+	if len(f.Files) == 0 && !f.Created {
 		err := os.Remove(p)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove manifest %s: %w", p, err)

@@ -168,14 +168,7 @@ func (s *Session) moveInstalled(fr *folderRun, a action, ref renameRef, old *Fol
 			return classifyTargetErr(fr.abs, err)
 		}
 		// A folder romsyncd created and the move emptied goes too.
-		t.mu.Lock()
-		empty := len(old.Files) == 0 && old.Created && old.Dir != "."
-		t.mu.Unlock()
-		if oldDir := filepath.Dir(oldPath); empty {
-			if ents, err := os.ReadDir(oldDir); err == nil && len(ents) == 0 && os.Remove(oldDir) == nil {
-				_ = fsyncDir(filepath.Dir(oldDir))
-			}
-		}
+		s.pruneCreated(ref.dir)
 	}
 	s.log.Debug("renamed", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(fr.u.Dir, a.Name))
 	return nil
