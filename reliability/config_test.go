@@ -230,7 +230,6 @@ func TestMalformedConfig(t *testing.T) {
 // keep the running configuration (README: "an invalid file is logged and
 // the running configuration stays").
 func TestRunRefusesInvalidLayout(t *testing.T) {
-	skipBug(t, "romsyncd run accepts a profile with an unknown layout/only platform/bad platforms override: it starts, logs \"profile cannot run\" and runs forever without it (sync and check-config exit 2); a SIGHUP to such a file stops the running profile instead of keeping it")
 	w := newWorld(t, seeded(t), worldOpts{})
 	w.populate(libSpec{folders: []string{"GBA"}, small: 3})
 	for _, bad := range []string{"    layout: nokia-3310\n", "    only: [nokia]\n", "    platforms: {gba: ../../etc}\n"} {

@@ -153,7 +153,6 @@ func TestTargetSymlinks(t *testing.T) {
 // out of the card (`.romsyncd/folders`). romsyncd must not write its
 // manifests through it.
 func TestTargetMetaFolderLink(t *testing.T) {
-	skipBug(t, "romsyncd writes its manifests through a symlink .romsyncd/folders -> a folder outside the card (writeFileAtomic follows links inside .romsyncd); cards with ext4 can hold such a link")
 	w := newWorld(t, seeded(t), worldOpts{})
 	outside := filepath.Join(w.dir, "outside-manifests")
 	w.populate(libSpec{folders: []string{"GBA"}, small: 4})

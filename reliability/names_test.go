@@ -223,7 +223,6 @@ func TestHostileNamesExFAT(t *testing.T) {
 // mirrored (tmpfs keeps any bytes) and must stay romsyncd's on the next
 // runs: in sync, and deleted when the library drops it.
 func TestInvalidUTF8FileName(t *testing.T) {
-	skipBug(t, "a library file whose name is not valid UTF-8 is installed, then reported as a foreign conflict on every later run (exit 1), and left on the card when the library deletes it: the JSON manifest stores the name with U+FFFD")
 	w := newWorld(t, seeded(t), worldOpts{})
 	hostileRun(t, w, invalidUTF8Files(), nil)
 	for _, rel := range invalidUTF8Files() {
@@ -237,7 +236,6 @@ func TestInvalidUTF8FileName(t *testing.T) {
 
 // TestInvalidUTF8FolderName: a library folder whose name is not UTF-8.
 func TestInvalidUTF8FolderName(t *testing.T) {
-	skipBug(t, "a library folder whose name is not valid UTF-8 bricks the target: the first run installs it, every later run (and the daemon) refuses the profile with exit 3 \"read manifest …: folder \\\"caf\\ufffd folder\\\" does not match the file name\" until the manifest is removed by hand")
 	w := newWorld(t, seeded(t), worldOpts{})
 	hostileRun(t, w, invalidUTF8Dirs, nil)
 }

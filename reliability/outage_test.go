@@ -203,7 +203,6 @@ func (p *proc) cpuTime() time.Duration {
 // wait for its retry interval (5 s) between attempts, not spin: a few
 // attempts and log lines in 8 s, not thousands, and little CPU.
 func TestDaemonIdleWhileLibraryEmpty(t *testing.T) {
-	skipBug(t, "while the library root is empty the daemon spins: Open succeeds, markAll pokes wake, the pass is refused (source offline), waitRetry returns at once on that wake; hundreds of open/pass attempts and \"profile paused\"/\"profile resumed\" log lines per second, a core busy, for the whole outage")
 	w := newWorld(t, seeded(t), worldOpts{bindLibrary: true})
 	w.populate(libSpec{folders: []string{"GBA", "GB"}, small: 10})
 	d := w.startDaemon()
