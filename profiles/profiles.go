@@ -108,8 +108,11 @@ func ApplyInfo(info targetfs.Info, window time.Duration, o *romsync.Options) {
 	if info.MaxFileSize > 0 {
 		o.MaxFileSize = info.MaxFileSize
 	}
-	// FUSE drivers do not see syncfs: every file is fsynced on its own.
+	// FUSE drivers do not see syncfs: every file is fsynced on its own,
+	// except on exfat-fuse, whose every fsync writes out the whole volume
+	// (measured: see FIELD-NOTES), so one per batch does it.
 	o.PerFileSync = info.FUSE
+	o.VolumeSync = info.FUSE && info.FSType == "exfat" && info.Driver == "fuseblk"
 	if window < 0 {
 		window = info.MtimeGranularity
 		if window <= 1 {

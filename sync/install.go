@@ -93,6 +93,7 @@ type copier struct {
 	source      string
 	buf         []byte
 	perFileSync bool // fsync every file (FUSE targets, where syncfs does not reach the driver)
+	volumeSync  bool // one fsync flushes the whole volume (exfat-fuse): one per batch
 	maxFileSize int64
 	hashed      *atomic.Int64
 	free        int64 // bytes the target had free, less what was written since; -1: ask again
@@ -319,7 +320,18 @@ func (e *tooLargeError) Error() string {
 // earlier batches: synced is true), fsync per file where syncfs cannot be
 // trusted.
 func (c *copier) flush(dstDir string, batch []staged) (synced bool, err error) {
-	if c.perFileSync || len(batch) == 0 {
+	if len(batch) == 0 {
+		return false, nil
+	}
+	if c.volumeSync {
+		// exfat-fuse writes out its whole volume on any fsync: one for the
+		// batch makes every temp file and the pending record durable.
+		if err := fsyncFile(batch[len(batch)-1].tmp); err != nil {
+			return false, classifyTargetErr(dstDir, err)
+		}
+		return true, nil
+	}
+	if c.perFileSync {
 		return false, nil // already fsynced by stage
 	}
 	d, err := os.Open(dstDir)

@@ -73,6 +73,10 @@ type Options struct {
 	// recorded at install and still count as the same (the target's
 	// timestamp granularity).
 	ModifyWindow time.Duration
+	// VolumeSync: one fsync of any file makes the whole target durable
+	// (exfat-fuse flushes its volume on every fsync), so a batch needs one.
+	// It takes precedence over PerFileSync.
+	VolumeSync bool
 	// DSTTolerance accepts a target mtime shifted by exactly one hour.
 	DSTTolerance bool
 	// Probe learns, once the target is opened, what its filesystem needs:
@@ -297,7 +301,9 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 	g.SetLimit(s.opts.Workers)
 	cp := make(chan *copier, s.opts.Workers)
 	for range s.opts.Workers {
-		cp <- newCopier(s.opts.Source, s.opts.PerFileSync, s.opts.MaxFileSize, &hashed)
+		c := newCopier(s.opts.Source, s.opts.PerFileSync && !s.opts.VolumeSync, s.opts.MaxFileSize, &hashed)
+		c.volumeSync = s.opts.VolumeSync
+		cp <- c
 	}
 	// Plan every folder first, so the progress bar knows the total and the
 	// deletion guard sees the whole pass. Moves inside the library become
