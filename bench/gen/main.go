@@ -1,8 +1,8 @@
 // Command gen writes a deterministic fake ROM library for benchmarks, or
 // applies a deterministic change to one.
 //
-//	go run ./bench/gen -preset small -seed 1 -out bench/work/lib/small
-//	go run ./bench/gen -mutate small-change -seed 1 -out bench/work/lib/small
+//	go run ./bench/gen -preset small -seed 1 -out bench/_work/lib/small
+//	go run ./bench/gen -mutate small-change -seed 1 -out bench/_work/lib/small
 package main
 
 import (
