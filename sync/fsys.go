@@ -50,14 +50,6 @@ func dropCache(f *os.File) {
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
-func adviseSequential(f *os.File) {
-	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
-}
-
-func adviseWillNeed(f *os.File) {
-	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
-}
-
 // writeFileAtomic writes data to path through a temp file in the same
 // folder: write, fsync, rename, and (when durable) fsync the folder.
 func writeFileAtomic(path string, data []byte, durable bool) error {
