@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // Init adopts a target folder for a profile (`romsyncd init`): it creates
@@ -17,13 +20,13 @@ func Init(ctx context.Context, opts Options) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Profile: opts.Profile, Source: opts.Source, Target: opts.Target, DryRun: opts.DryRun}
 	if err := checkSource(opts.Source); err != nil {
-		rep.Error = err.Error()
+		rep.setError(err)
 		rep.finish(start)
 		return rep, err
 	}
-	t, err := OpenTarget(opts.Target, OpenOptions{Profile: opts.Profile, Adopt: true, Unmounted: opts.Unmounted, DryRun: opts.DryRun})
+	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, Adopt: true, Unmounted: opts.Unmounted, DryRun: opts.DryRun})
 	if err != nil {
-		rep.Error = err.Error()
+		rep.setError(err)
 		rep.finish(start)
 		return rep, err
 	}
@@ -32,7 +35,7 @@ func Init(ctx context.Context, opts Options) (*Report, error) {
 	if s.names == nil {
 		s.names = identityNames{}
 	}
-	rep.Created = t.Created
+	rep.Created = t.Created()
 	err = s.probe(ctx)
 	if err == nil {
 		err = s.adopt(ctx, rep)
@@ -41,7 +44,7 @@ func Init(ctx context.Context, opts Options) (*Report, error) {
 		err = s.rememberTarget()
 	}
 	if err != nil {
-		rep.Error = err.Error()
+		rep.setError(err)
 	}
 	rep.finish(start)
 	// An init never copies: "in sync" here means nothing went wrong.
@@ -58,16 +61,15 @@ func (s *Session) adopt(ctx context.Context, rep *Report) error {
 	defer func() { rep.HashedBytes += hashed.Load() }()
 	buf := make([]byte, bufSize)
 	for _, u := range units {
-		abs, err := safeDir(s.target.Root, u.Dir)
+		abs, err := cardstate.SafeDir(s.target.Root(), u.Dir)
 		if err != nil {
 			rep.Errors = append(rep.Errors, Item{Path: u.Dir, Target: u.Dir, Reason: err.Error()})
 			continue
 		}
 		listing, err := listTarget(abs)
 		if err != nil {
-			return classifyTargetErr(abs, err)
+			return outcome.OfTarget(abs, err)
 		}
-		f := s.target.folder(u.Dir)
 		changed := false
 		for _, src := range u.Sources {
 			if err := ctx.Err(); err != nil {
@@ -77,7 +79,7 @@ func (s *Session) adopt(ctx context.Context, rep *Report) error {
 			if !ok || st.Dir {
 				continue
 			}
-			if e := f.Files[src.Name]; e != nil && e.installed() {
+			if e := s.target.Entry(u.Dir, src.Name); e != nil && e.Installed() {
 				continue
 			}
 			tp := join(u.Dir, src.Name)
@@ -103,14 +105,14 @@ func (s *Session) adopt(ctx context.Context, rep *Report) error {
 				rep.Adopted++
 				continue
 			}
-			s.setEntry(f, src.Name, &Entry{Source: src.Rel, SrcSize: src.Size, SrcMtime: src.Mtime,
-				Target: Version{Size: st.Size, Mtime: st.Mtime, Hash: ht}})
+			s.target.Set(u.Dir, src.Name, &cardstate.Entry{Source: src.Rel, SrcSize: src.Size, SrcMtime: src.Mtime,
+				Target: cardstate.Version{Size: st.Size, Mtime: st.Mtime, Hash: ht}})
 			rep.Adopted++
 			changed = true
 		}
 		if changed {
-			if err := s.target.saveManifestLocked(f, true); err != nil {
-				return classifyTargetErr(abs, err)
+			if err := s.target.Save(u.Dir, true); err != nil {
+				return outcome.OfTarget(abs, err)
 			}
 		}
 	}

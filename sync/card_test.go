@@ -17,6 +17,8 @@ import (
 	"github.com/romsyncd/romsyncd/internal/testfs"
 	"github.com/romsyncd/romsyncd/names"
 	"github.com/romsyncd/romsyncd/platform"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 	"github.com/romsyncd/romsyncd/targetfs"
 )
 
@@ -217,7 +219,7 @@ func testCardMirror(t *testing.T, c cardCase) {
 	require.NoError(t, err)
 	gotFolders := map[string]bool{}
 	for _, d := range ents {
-		if d.Name() != metaDirName {
+		if d.Name() != cardstate.MetaDirName {
 			assert.True(t, d.IsDir(), d.Name())
 			gotFolders[d.Name()] = true
 		}
@@ -365,7 +367,7 @@ func TestCardFolderNameTheCardCannotStore(t *testing.T) {
 }
 
 // TestCardFull: a library larger than the card. The pass stops with
-// ErrTargetFull once a file does not fit, what is on the card is complete
+// outcome.ErrTargetFull once a file does not fit, what is on the card is complete
 // and owned, and after the user frees room (a bigger card would do too)
 // the next pass converges. (FAT32 passes too, but fusefat writes about
 // 5 MiB/s: filling even a 64 MiB image takes 20 s.)
@@ -384,7 +386,7 @@ func TestCardFull(t *testing.T) {
 			}
 			e.lib(t, "gb/small.gb", content("small", 1000))
 			r, err := runPass(context.Background(), t, e.opts)
-			require.ErrorIs(t, err, ErrTargetFull, "%+v", r)
+			require.ErrorIs(t, err, outcome.ErrTargetFull, "%+v", r)
 			assert.Contains(t, err.Error(), "need")
 			assert.Positive(t, r.Copied)
 			e.check(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/romsyncd/romsyncd/internal/faultfs"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // faultSource is a library served through faultfs: the engine reads it
@@ -305,7 +306,7 @@ func TestTargetWriteFaults(t *testing.T) {
 		wantFatal error // nil: reported per file
 	}{
 		{"write EIO", func(x *faultfs.Fault) { x.WriteEIO = true }, faultfs.KindWriteEIO, true, nil},
-		{"write ENOSPC", func(x *faultfs.Fault) { x.WriteENOSPC = true }, faultfs.KindENOSPC, true, ErrTargetFull},
+		{"write ENOSPC", func(x *faultfs.Fault) { x.WriteENOSPC = true }, faultfs.KindENOSPC, true, outcome.ErrTargetFull},
 		{"fsync EIO", func(x *faultfs.Fault) { x.FsyncEIO = true }, faultfs.KindFsyncEIO, true, nil},
 		{"close EIO (no per-file fsync)", func(x *faultfs.Fault) { x.FsyncEIO = true }, faultfs.KindFsyncEIO, false, nil},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -96,7 +97,7 @@ func content(seed string, n int) []byte {
 }
 
 func isTemp(name string) bool {
-	return strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix)
+	return strings.HasPrefix(name, cardstate.TempPrefix) && strings.HasSuffix(name, cardstate.TempSuffix)
 }
 
 // tempFiles lists every romsyncd temp file under root, .romsyncd included.
@@ -140,7 +141,7 @@ func checkTarget(t *testing.T, root string, h *history, user map[string]string, 
 			}
 			return nil
 		}
-		if d.IsDir() && d.Name() == metaDirName {
+		if d.IsDir() && d.Name() == cardstate.MetaDirName {
 			return filepath.SkipDir
 		}
 		if !d.Type().IsRegular() {
@@ -174,10 +175,10 @@ func checkTarget(t *testing.T, root string, h *history, user map[string]string, 
 // A listed file that is there must always be what was installed.
 func checkManifests(t *testing.T, root string, settled bool) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(root, metaDirName, markerName)); err != nil {
+	if _, err := os.Stat(filepath.Join(root, cardstate.MetaDirName, cardstate.MarkerName)); err != nil {
 		return // no target (yet)
 	}
-	mans, err := loadManifests(filepath.Join(root, metaDirName))
+	mans, err := cardstate.LoadManifests(filepath.Join(root, cardstate.MetaDirName))
 	require.NoError(t, err)
 	for dir, f := range mans {
 		for name, e := range f.Files {
@@ -190,8 +191,8 @@ func checkManifests(t *testing.T, root string, settled bool) {
 				if err != nil {
 					continue // the rename never happened
 				}
-				got := Hash(xxhash.Sum64(data))
-				ok := got == e.Pending.Hash || e.installed() && got == e.Target.Hash
+				got := cardstate.Hash(xxhash.Sum64(data))
+				ok := got == e.Pending.Hash || e.Installed() && got == e.Target.Hash
 				assert.True(t, ok, "%s holds neither the pending nor the installed version", tp)
 				continue
 			}
@@ -202,7 +203,7 @@ func checkManifests(t *testing.T, root string, settled bool) {
 				continue
 			}
 			assert.Equal(t, e.Target.Size, int64(len(data)), "size of %s", tp)
-			assert.Equal(t, e.Target.Hash, Hash(xxhash.Sum64(data)), "content of %s", tp)
+			assert.Equal(t, e.Target.Hash, cardstate.Hash(xxhash.Sum64(data)), "content of %s", tp)
 		}
 	}
 }

@@ -2,478 +2,432 @@ package sync
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sync/atomic"
-	"syscall"
-	"time"
+	"strings"
 
-	"github.com/cespare/xxhash/v2"
-	"golang.org/x/sys/unix"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
-const (
-	bufSize       = 1 << 20
-	batchFiles    = 256
-	batchBytes    = 128 << 20
-	freeReserve   = 1 << 20 // keep a little room for manifests
-	copyAttempts  = 3
-	retryBackoff  = 100 * time.Millisecond
-	verifyRetries = 1
-)
-
-// errSourceChanged: the library file changed while it was read. The file is
-// left for the next pass; it is reported as busy, not as an error.
-var errSourceChanged = errors.New("source changed while it was copied")
-
-// errShortRead: fewer (or more) bytes were read than the file's size, while
-// the file did not change: a faulty read, retried and never installed.
-var errShortRead = errors.New("short read")
-
-// transient reports whether err is worth retrying.
-func transient(err error) bool {
-	return errors.Is(err, errShortRead) || errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINTR) ||
-		errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ETIMEDOUT)
+// install copies the folder's new and changed files in batches (see
+// installBatch), then commits the folder.
+//
+// Like a file's own failure, a failure of the folder that does not stop the
+// profile (its fsync, its manifest, a file in the way of the folder) is
+// reported in rep.Errors, and the pass goes on with the other folders; only
+// target-wide failures and the context's error are returned.
+func (fr *folderRun) install(ctx context.Context, s *Session, c *copier, rep *Report) error {
+	err := fr.installFolder(ctx, s, c, rep)
+	if err == nil || outcome.Fatal(err) || ctx.Err() != nil {
+		return err
+	}
+	rep.add(func(r *Report) {
+		r.Errors = append(r.Errors, Item{Path: fr.u.Dir, Target: fr.u.Dir, Reason: err.Error()})
+	})
+	return nil
 }
 
-// targetFatal reports whether err means the target as a whole is unusable.
-func targetFatal(err error) bool {
-	return errors.Is(err, ErrTargetFull) || errors.Is(err, ErrTargetOffline)
-}
-
-// classifyTargetErr turns errors of writes to the target into the
-// profile-level conditions they mean.
-func classifyTargetErr(dir string, err error) error {
-	switch {
-	case err == nil:
+func (fr *folderRun) installFolder(ctx context.Context, s *Session, c *copier, rep *Report) error {
+	if err := fr.forget(s.target); err != nil {
+		return err
+	}
+	var copies []action
+	for _, a := range fr.plan.Actions {
+		if a.Kind == KindCopy || a.Kind == KindReplace {
+			copies = append(copies, a)
+		}
+	}
+	if len(copies) == 0 {
 		return nil
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		have, _ := freeBytes(dir)
-		return fmt.Errorf("%w: have %s free in %s: %v", ErrTargetFull, humanBytes(int64(have)), dir, err)
-	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("%w: %s is read-only: %v", ErrTargetOffline, dir, err)
-	case errors.Is(err, syscall.ENOTCONN), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
-		return fmt.Errorf("%w: %s went away: %v", ErrTargetOffline, dir, err)
+	}
+	if err := fr.ensureDir(s); err != nil {
+		return err
+	}
+	for len(copies) > 0 {
+		var batch []action
+		var size int64
+		for len(copies) > 0 && len(batch) < batchFiles && (len(batch) == 0 || size+copies[0].Src.Size <= batchBytes) {
+			size += copies[0].Src.Size
+			batch = append(batch, copies[0])
+			copies = copies[1:]
+		}
+		if err := fr.installBatch(ctx, s, c, batch, rep); err != nil {
+			if cerr := fr.commit(s); cerr != nil && !outcome.Fatal(err) {
+				return cerr
+			}
+			return err
+		}
+	}
+	return fr.commit(s)
+}
+
+// forget applies the plan's manifest-only changes of a folder.
+func (fr *folderRun) forget(t *cardstate.State) error {
+	changed := false
+	for _, a := range fr.plan.Actions {
+		if a.Kind == KindForget {
+			t.Set(fr.u.Dir, a.Name, nil)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return outcome.OfTarget(fr.abs, t.Save(fr.u.Dir, false))
+}
+
+// ensureDir creates the target folder and the missing folders above it,
+// recording each as romsyncd's before it is created.
+func (fr *folderRun) ensureDir(s *Session) error {
+	t := s.target
+	if fr.u.Dir == "." {
+		return nil
+	}
+	if _, err := os.Lstat(fr.abs); err == nil {
+		return s.targetErr(fr.abs, t.NoteInflight(fr.u.Dir, false))
+	}
+	// A folder missing on a pulled card is its empty mount point's.
+	if err := t.Offline(); err != nil {
+		return err
+	}
+	// Record every component about to be created before creating it, so
+	// a run killed in between still knows they are romsyncd's.
+	comps := strings.Split(fr.u.Dir, "/")
+	for i := range comps {
+		rel := strings.Join(comps[:i+1], "/")
+		if _, err := os.Lstat(filepath.Join(t.Root(), filepath.FromSlash(rel))); err == nil {
+			continue
+		}
+		if err := t.NoteInflight(rel, true); err != nil {
+			return s.targetErr(t.Root(), err)
+		}
+	}
+	// Create the missing components one by one, re-checking for links.
+	// Each folder romsyncd creates is recorded as its own, so that it can
+	// go again once the library no longer fills it (parents included).
+	p := t.Root()
+	for i, comp := range comps {
+		p = filepath.Join(p, comp)
+		err := os.Mkdir(p, 0o755)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return s.targetErr(t.Root(), fmt.Errorf("create folder %s: %w", p, err))
+		}
+		if st, lerr := os.Lstat(p); lerr != nil || !st.IsDir() {
+			return fmt.Errorf("target folder %s: a file or link is in the way", p)
+		}
+		if err == nil && i < len(comps)-1 {
+			parent := strings.Join(comps[:i+1], "/")
+			t.SetCreated(parent, true)
+			if err := t.Save(parent, false); err != nil {
+				return s.targetErr(t.Root(), err)
+			}
+		}
+	}
+	t.SetCreated(fr.u.Dir, true)
+	return s.targetErr(fr.abs, cardstate.FsyncDir(filepath.Dir(fr.abs)))
+}
+
+// batch is one batch of a folder's installs in flight. Its temp files are
+// removed when it ends, unless renamed into place.
+type batch struct {
+	fr    *folderRun
+	s     *Session
+	c     *copier
+	rep   *Report
+	temps []*staged // staged files; tmp is cleared once renamed or removed
+}
+
+// installBatch installs a batch of a folder's copies, in named steps:
+// stage each into a temp file, record the pending installs, make the batch
+// durable, verify every file by reading it back, rename them over their
+// final names, and record what is now installed. The folder's commit (its
+// fsync, then its manifest without pending entries) follows the last batch.
+func (fr *folderRun) installBatch(ctx context.Context, s *Session, c *copier, acts []action, rep *Report) error {
+	// Each batch starts on a target that is still there: in the empty
+	// mount point of a pulled card, temp files could be created.
+	if err := s.target.Offline(); err != nil {
+		return err
+	}
+	b := &batch{fr: fr, s: s, c: c, rep: rep}
+	defer b.removeTemps()
+	// full is the ErrTargetFull that ended the staging: the files staged
+	// before it are installed, then it stops the profile. Discarding them
+	// would leave a nearly full card without the files that fit, and make
+	// every retry write them again.
+	full, err := b.stage(ctx, acts)
+	if err != nil {
+		return err
+	}
+	if len(b.temps) == 0 {
+		return full
+	}
+	if err := b.record(); err != nil {
+		return err
+	}
+	if err := b.flush(); err != nil {
+		return err
+	}
+	verified, err := b.verify(ctx)
+	if err != nil {
+		return err
+	}
+	done, err := b.rename(verified)
+	if err != nil {
+		return err
+	}
+	if err := b.installed(done); err != nil {
+		return err
+	}
+	fr.renamed = true
+	// The renames become durable with the next batch's flush, or with the
+	// folder's own fsync once all batches are done (commit).
+	return full
+}
+
+func (b *batch) removeTemps() {
+	for _, st := range b.temps {
+		if st.tmp != "" {
+			os.Remove(st.tmp)
+			st.tmp = ""
+		}
+	}
+}
+
+// stage copies each file into a temp file. A file that cannot be staged is
+// reported and left out; a full target ends the staging (returned as full).
+func (b *batch) stage(ctx context.Context, acts []action) (full error, err error) {
+	b.c.free = -1 // ask the filesystem once per batch
+	b.c.prefetchSources(acts)
+	for _, a := range acts {
+		st, err := b.fr.stageRetry(ctx, b.s, b.c, a, b.rep)
+		if err != nil {
+			if !errors.Is(err, outcome.ErrTargetFull) {
+				return nil, err
+			}
+			return err, nil
+		}
+		if st.tmp != "" {
+			b.temps = append(b.temps, &st)
+		}
+	}
+	return nil, nil
+}
+
+// record writes the pending installs into the manifest before any rename:
+// a crash from here on leaves pending entries that the next pass resolves
+// by content. On kernel filesystems the batch's one syncfs makes this
+// record durable together with the temp files (and the renames of the
+// batches before).
+func (b *batch) record() error {
+	dir := b.fr.u.Dir
+	b.s.target.Update(dir, func(files map[string]*cardstate.Entry) {
+		for _, st := range b.temps {
+			var ne cardstate.Entry
+			if e := files[st.act.Name]; e != nil {
+				ne = *e
+			}
+			ne.Pending = &cardstate.PendingInstall{Source: st.act.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime, Size: st.size, Hash: st.hash}
+			files[st.act.Name] = &ne
+		}
+	})
+	return b.s.targetErr(b.fr.abs, b.s.target.Save(dir, b.c.perFileSync))
+}
+
+// flush makes the temp files and the pending record durable.
+func (b *batch) flush() error {
+	temps := make([]staged, len(b.temps))
+	for i, st := range b.temps {
+		temps[i] = *st
+	}
+	synced, err := b.c.flush(b.fr.abs, temps)
+	if err != nil {
+		return b.s.targetErr(b.fr.abs, err)
+	}
+	if !synced && !b.c.perFileSync {
+		// syncfs failed and the temps were fsynced one by one: the
+		// pending record needs its own flush.
+		if err := b.s.target.Save(b.fr.u.Dir, true); err != nil {
+			return b.s.targetErr(b.fr.abs, err)
+		}
+	}
+	return nil
+}
+
+// verify reads every durable temp file back and compares its hash; a file
+// read back wrong is copied once more. Files that stay wrong are reported
+// and left out.
+func (b *batch) verify(ctx context.Context) ([]*staged, error) {
+	if !b.s.opts.Verify {
+		return b.temps, nil
+	}
+	temps := make([]staged, len(b.temps))
+	for i, st := range b.temps {
+		temps[i] = *st
+	}
+	b.c.prefetchTemps(temps)
+	var verified []*staged
+	for _, st := range b.temps {
+		err := b.verifyOne(ctx, st)
+		if err == nil {
+			verified = append(verified, st)
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err := b.s.targetErr(b.fr.abs, err); outcome.Fatal(err) {
+			return nil, err
+		}
+		os.Remove(st.tmp)
+		st.tmp = ""
+		b.dropPending(st.act.Name)
+		b.fr.fileError(b.rep, st.act, err)
+	}
+	return verified, nil
+}
+
+// verifyOne verifies one staged file, copying it again (and verifying the
+// new copy) when its read-back differs, up to verifyRetries times.
+func (b *batch) verifyOne(ctx context.Context, st *staged) error {
+	err := b.c.verify(ctx, *st, false)
+	for try := 0; err != nil && errors.Is(err, errVerify) && try < verifyRetries; try++ {
+		b.s.log.Warn("verify failed, copying again", "profile", b.s.opts.Profile, "path", join(b.fr.u.Dir, st.act.Name), "err", err)
+		b.rep.add(func(r *Report) { r.VerifyFailures++ })
+		os.Remove(st.tmp)
+		again, serr := b.c.stage(ctx, b.fr.abs, st.act)
+		switch {
+		case serr != nil:
+			st.tmp = ""
+			err = serr
+		case again.hash != st.hash:
+			// The library file changed meanwhile: its new version has no
+			// durable pending record; the next pass installs it.
+			os.Remove(again.tmp)
+			st.tmp = ""
+			err = fmt.Errorf("%s: %w", st.act.Src.Rel, errSourceChanged)
+		default:
+			*st = again
+			if _, err = b.c.flush(b.fr.abs, []staged{again}); err == nil {
+				err = b.c.verify(ctx, again, true)
+			}
+		}
 	}
 	return err
 }
 
-// errSpaceUnknown: the filesystem reports no size (fusefat on some volumes).
-var errSpaceUnknown = errors.New("filesystem reports no size")
-
-func freeBytes(dir string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	if st.Blocks == 0 {
-		return 0, fmt.Errorf("statfs %s: %w", dir, errSpaceUnknown)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
-}
-
-// staged is a verified-to-be file in a temp file next to its final name.
-type staged struct {
-	act      action
-	tmp      string
-	hash     Hash
-	size     int64
-	srcSize  int64
-	srcMtime int64
-}
-
-// copier copies library files into temp files on the target. One copier
-// belongs to one worker; it is not safe for concurrent use.
-type copier struct {
-	source      string
-	buf         []byte
-	perFileSync bool // fsync every file (FUSE targets, where syncfs does not reach the driver)
-	volumeSync  bool // one fsync flushes the whole volume (exfat-fuse): one per batch
-	maxFileSize int64
-	hashed      *atomic.Int64
-	free        int64 // bytes the target had free, less what was written since; -1: ask again
-}
-
-func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomic.Int64) *copier {
-	return &copier{source: source, buf: make([]byte, bufSize), perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed, free: -1}
-}
-
-// stage copies the library file s into a new temp file in dstDir while
-// hashing it, and sets its mtime. The library file is checked before and
-// after the read: if it changed, the temp file is discarded and
-// errSourceChanged returned; if fewer bytes came than its size says,
-// errShortRead.
-func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged, err error) {
-	s := a.Src
-	srcPath := filepath.Join(c.source, filepath.FromSlash(s.Rel))
-	// Raw descriptors: a regular file gains nothing from Go's poller, and a
-	// small-file mirror is a syscall count.
-	src, err := openRead(srcPath)
-	if err != nil {
-		return st, fmt.Errorf("open %s: %w", s.Rel, err)
-	}
-	defer unix.Close(src)
-	var before unix.Stat_t
-	if err := unix.Fstat(src, &before); err != nil {
-		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
-	}
-	if before.Mode&unix.S_IFMT != unix.S_IFREG {
-		return st, fmt.Errorf("%s is no longer a regular file: %w", s.Rel, errSourceChanged)
-	}
-	size := before.Size
-	if c.maxFileSize > 0 && size > c.maxFileSize {
-		return st, &tooLargeError{size: size, max: c.maxFileSize}
-	}
-	if err := c.reserve(dstDir, s.Rel, size); err != nil {
-		return st, err
-	}
-	if size > bufSize {
-		_ = unix.Fadvise(src, 0, 0, unix.FADV_SEQUENTIAL)
-	}
-
-	tmpPath, tmp, err := createTemp(dstDir, uint32(before.Mode&0o777))
-	if err != nil {
-		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
-	}
-	st.tmp = tmpPath
-	tmpOpen := true
-	defer func() {
-		if err != nil {
-			if tmpOpen {
-				unix.Close(tmp)
+// dropPending forgets the pending install of name (the file was not
+// renamed into place).
+func (b *batch) dropPending(name string) {
+	b.s.target.Update(b.fr.u.Dir, func(files map[string]*cardstate.Entry) {
+		if e := files[name]; e != nil {
+			if c := e.WithoutPending(); c != nil {
+				files[name] = c
+			} else {
+				delete(files, name)
 			}
-			os.Remove(st.tmp)
-			st.tmp = ""
 		}
-	}()
-	h := xxhash.New()
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		m, rerr := readFull(src, c.buf)
-		if m > 0 {
-			h.Write(c.buf[:m])
-			if werr := writeAll(tmp, c.buf[:m]); werr != nil {
-				if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
-					// Another writer took the space after the check.
-					have, _ := freeBytes(dstDir)
-					return st, fmt.Errorf("%w: need %s more for %s, have %s free in %s: %w", ErrTargetFull,
-						humanBytes(size-n), s.Rel, humanBytes(int64(have)), dstDir, werr)
-				}
-				return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("write %s: %w", st.tmp, werr)})
-			}
-			n += int64(m)
-		}
-		if rerr != nil {
-			return st, fmt.Errorf("read %s at %d: %w", s.Rel, n, rerr)
-		}
-		if m < len(c.buf) {
-			break // end of file
-		}
-	}
-	c.hashed.Add(n)
-	_ = unix.Fadvise(src, 0, 0, unix.FADV_DONTNEED)
-	var after, now unix.Stat_t
-	if err := unix.Fstat(src, &after); err != nil {
-		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
-	}
-	perr := unix.Stat(srcPath, &now)
-	mt := time.Unix(before.Mtim.Unix())
-	if after.Size != size || after.Mtim != before.Mtim || perr != nil || now.Ino != after.Ino || now.Dev != after.Dev ||
-		beingWritten(src, mt) {
-		return st, fmt.Errorf("%s: %w", s.Rel, errSourceChanged)
-	}
-	if n != size {
-		return st, fmt.Errorf("%s: %w: read %d of %d bytes", s.Rel, errShortRead, n, size)
-	}
-	ts := []unix.Timespec{before.Mtim, before.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, st.tmp, ts, 0); err != nil {
-		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("set mtime of %s: %w", st.tmp, err)})
-	}
-	if c.perFileSync {
-		if err := unix.Fsync(tmp); err != nil {
-			return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("fsync %s: %w", st.tmp, err)})
-		}
-	}
-	tmpOpen = false
-	if err := unix.Close(tmp); err != nil {
-		return st, classifyTargetErr(dstDir, &targetIOError{fmt.Errorf("close %s: %w", st.tmp, err)})
-	}
-	st.act = a
-	st.hash = Hash(h.Sum64())
-	st.size = n
-	st.srcSize = size
-	st.srcMtime = mt.UnixNano()
-	return st, nil
+	})
 }
 
-// reserve checks that the target has room for size more bytes (plus a
-// reserve for the manifests). It asks the filesystem once per batch and
-// counts what the batch writes in between.
-func (c *copier) reserve(dstDir, rel string, size int64) error {
-	if c.free < 0 || uint64(size)+freeReserve > uint64(c.free) {
-		free, err := freeBytes(dstDir)
-		if err != nil {
-			c.free = -1
-			return nil // the filesystem does not say (fusefat): ENOSPC will
+// rename renames verified temp files over their final names: a new name
+// only if nothing appeared under it meanwhile (a conflict, not overwritten).
+func (b *batch) rename(verified []*staged) ([]*staged, error) {
+	var done []*staged
+	for _, st := range verified {
+		final := filepath.Join(b.fr.abs, st.act.Name)
+		var err error
+		if st.act.Kind == KindCopy {
+			err = renameNoReplace(st.tmp, final)
+		} else {
+			err = os.Rename(st.tmp, final)
 		}
-		c.free = int64(free)
-	}
-	if uint64(size)+freeReserve > uint64(c.free) {
-		return fmt.Errorf("%w: need %s for %s (%s, and %s kept free for romsyncd's manifests), have %s", ErrTargetFull,
-			humanBytes(size+freeReserve), rel, humanBytes(size), humanBytes(freeReserve), humanBytes(c.free))
-	}
-	c.free -= size
-	return nil
-}
-
-// openRead opens a file for reading without updating its access time
-// where the kernel allows it (a NAS library need not be written to).
-func openRead(p string) (int, error) {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOATIME, 0)
-	if errors.Is(err, unix.EPERM) {
-		fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: p, Err: err}
-	}
-	return fd, nil
-}
-
-// createTemp creates a new temp file (dot-prefixed: no frontend lists it)
-// in dir with the given permissions.
-func createTemp(dir string, perm uint32) (string, int, error) {
-	for try := 0; ; try++ {
-		var rnd [6]byte
-		_, _ = rand.Read(rnd[:])
-		p := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+tempSuffix)
-		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
 		if err == nil {
-			// The umask may have narrowed perm; FAT-family cards refuse
-			// permissions altogether (ignored).
-			_ = unix.Fchmod(fd, perm)
-			return p, fd, nil
-		}
-		if !errors.Is(err, unix.EEXIST) || try > 10 {
-			return "", -1, &os.PathError{Op: "create", Path: p, Err: err}
-		}
-	}
-}
-
-// readFull reads until buf is full or the file ends; a short count without
-// error means end of file.
-func readFull(fd int, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Read(fd, buf[n:])
-		if errors.Is(err, unix.EINTR) {
+			st.tmp = ""
+			done = append(done, st)
 			continue
 		}
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return n, nil
-}
-
-func writeAll(fd int, buf []byte) error {
-	for len(buf) > 0 {
-		m, err := unix.Write(fd, buf)
-		if errors.Is(err, unix.EINTR) {
+		os.Remove(st.tmp)
+		st.tmp = ""
+		b.dropPending(st.act.Name)
+		a := st.act
+		if errors.Is(err, fs.ErrExist) {
+			b.rep.add(func(r *Report) {
+				r.Conflicts = append(r.Conflicts, Item{Path: a.Src.Rel, Target: join(b.fr.u.Dir, a.Name), Reason: "a file appeared under this name during the pass; not overwritten"})
+			})
 			continue
 		}
+		if cerr := b.s.targetErr(b.fr.abs, err); outcome.Fatal(cerr) {
+			return nil, cerr
+		}
+		b.fr.fileError(b.rep, a, err)
+	}
+	return done, nil
+}
+
+// installed records what the renamed files are now. The pending record
+// stays until commit has made the renames durable: until then, a crash is
+// resolved by content.
+func (b *batch) installed(done []*staged) error {
+	s, t, dir := b.s, b.s.target, b.fr.u.Dir
+	for _, st := range done {
+		final := filepath.Join(b.fr.abs, st.act.Name)
+		info, err := os.Lstat(final)
 		if err != nil {
-			return err
+			return s.targetErr(b.fr.abs, fmt.Errorf("stat %s: %w", final, err))
 		}
-		buf = buf[m:]
+		a := st.act
+		t.Update(dir, func(files map[string]*cardstate.Entry) {
+			var pend *cardstate.PendingInstall
+			if e := files[a.Name]; e != nil {
+				pend = e.Pending
+			}
+			files[a.Name] = &cardstate.Entry{Source: a.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime,
+				Target: cardstate.Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: st.hash}, Pending: pend}
+			if a.Reason == reasonCaseRename {
+				// The old spelling's entry is gone with the rename.
+				for name := range files {
+					if name != a.Name && s.names.Key(name) == a.Src.Key {
+						delete(files, name)
+					}
+				}
+			}
+		})
+		size := st.size
+		b.rep.add(func(r *Report) {
+			r.Copied++
+			r.CopiedBytes += size
+			if a.Kind == KindReplace {
+				r.Replaced++
+			}
+		})
+		if s.opts.Progress != nil {
+			s.opts.Progress.Done(1, size)
+		}
+		s.log.Debug("installed", "profile", s.opts.Profile, "path", join(dir, a.Name), "bytes", size, "hash", st.hash.String())
 	}
 	return nil
 }
 
-// targetIOError marks a failure of the target side of a copy (the temp
-// file on the card), as opposed to reading the library: it does not make
-// the pass's reading of the library incomplete.
-type targetIOError struct{ err error }
-
-func (e *targetIOError) Error() string { return e.err.Error() }
-func (e *targetIOError) Unwrap() error { return e.err }
-
-type tooLargeError struct{ size, max int64 }
-
-func (e *tooLargeError) Error() string {
-	return fmt.Sprintf("too large for the target filesystem (%s, at most %s)", humanBytes(e.size), humanBytes(e.max))
-}
-
-// flush makes the staged temp files durable: one syncfs for the batch on
-// kernel filesystems (it also covers the pending record and the renames of
-// earlier batches: synced is true), fsync per file where syncfs cannot be
-// trusted.
-func (c *copier) flush(dstDir string, batch []staged) (synced bool, err error) {
-	if len(batch) == 0 {
-		return false, nil
-	}
-	if c.volumeSync {
-		// exfat-fuse writes out its whole volume on any fsync: one for the
-		// batch makes every temp file and the pending record durable.
-		if err := fsyncFile(batch[len(batch)-1].tmp); err != nil {
-			return false, classifyTargetErr(dstDir, err)
-		}
-		return true, nil
-	}
-	if c.perFileSync {
-		return false, nil // already fsynced by stage
-	}
-	d, err := os.Open(dstDir)
-	if err != nil {
-		return false, classifyTargetErr(dstDir, fmt.Errorf("open %s: %w", dstDir, err))
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err == nil {
-		return true, nil
-	}
-	// syncfs failed (its error cannot be pinned on one file): fsync each.
-	for _, s := range batch {
-		if err := fsyncFile(s.tmp); err != nil {
-			return false, classifyTargetErr(dstDir, err)
-		}
-	}
-	return false, nil
-}
-
-func fsyncFile(p string) error {
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", p, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", p, err)
-	}
-	return nil
-}
-
-// verify re-reads a durable temp file, its page cache dropped first so the
-// read comes from the medium where the kernel allows it, and compares its
-// hash with the one computed while reading the library file.
-func (c *copier) verify(ctx context.Context, s staged, drop bool) error {
-	f, err := openRead(s.tmp)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", s.act.Name, err)
-	}
-	defer unix.Close(f)
-	if drop {
-		_ = unix.Fadvise(f, 0, 0, unix.FADV_DONTNEED)
-		_ = unix.Fadvise(f, 0, 0, unix.FADV_WILLNEED)
-	}
-	h := xxhash.New()
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		m, rerr := readFull(f, c.buf)
-		if m > 0 {
-			h.Write(c.buf[:m])
-			n += int64(m)
-		}
-		if rerr != nil {
-			return fmt.Errorf("verify %s: read back: %w", s.act.Name, rerr)
-		}
-		if m < len(c.buf) {
-			break
-		}
-	}
-	c.hashed.Add(n)
-	_ = unix.Fadvise(f, 0, 0, unix.FADV_DONTNEED)
-	if got := Hash(h.Sum64()); got != s.hash || n != s.size {
-		return fmt.Errorf("verify %s: %w: read %d bytes back with hash %s, wrote %d bytes with hash %s", s.act.Name, errVerify, n, got, s.size, s.hash)
-	}
-	return nil
-}
-
-var errVerify = errors.New("corrupted on the target")
-
-// prefetchSources asks the kernel to start reading a batch's library
-// files, so the reads of the copy loop overlap with the disk (or the NAS).
-func (c *copier) prefetchSources(batch []action) {
-	if len(batch) < 2 {
-		return
-	}
-	for _, a := range batch {
-		if fd, err := openRead(filepath.Join(c.source, filepath.FromSlash(a.Src.Rel))); err == nil {
-			_ = unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
-			unix.Close(fd)
-		}
-	}
-}
-
-// prefetchTemps drops the cached pages of a durable batch, so the verify
-// reads come from the medium, and starts reading them all back at once.
-func (c *copier) prefetchTemps(batch []staged) {
-	for _, s := range batch {
-		if fd, err := openRead(s.tmp); err == nil {
-			_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
-			_ = unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
-			unix.Close(fd)
-		}
-	}
-}
-
-// hashFile hashes a file's content (used to resolve an interrupted install
-// and to adopt existing files).
-func hashFile(p string, buf []byte, hashed *atomic.Int64) (Hash, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, 0, fmt.Errorf("hash %s: %w", p, err)
-	}
-	defer f.Close()
-	h := xxhash.New()
-	n, err := io.CopyBuffer(h, onlyReader{f}, buf)
-	hashed.Add(n)
-	dropCache(f)
-	if err != nil {
-		return 0, n, fmt.Errorf("hash %s: %w", p, err)
-	}
-	return Hash(h.Sum64()), n, nil
-}
-
-// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses the given buffer.
-type onlyReader struct{ io.Reader }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+// commit makes a folder's renames durable and records them: the folder's
+// fsync, then its manifest without pending entries.
+func (fr *folderRun) commit(s *Session) error {
+	if !fr.renamed {
 		return nil
 	}
-}
-
-// HumanBytes renders a byte count in binary units ("3.2 GiB").
-func HumanBytes(n int64) string { return humanBytes(n) }
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+	if err := cardstate.FsyncDir(fr.abs); err != nil {
+		return s.targetErr(fr.abs, err)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	s.target.Update(fr.u.Dir, func(files map[string]*cardstate.Entry) {
+		for name, e := range files {
+			if e.Pending != nil && e.Installed() && e.Pending.Hash == e.Target.Hash && e.Pending.Source == e.Source {
+				files[name] = e.WithoutPending()
+			}
+		}
+	})
+	fr.renamed = false
+	return s.targetErr(fr.abs, s.target.Save(fr.u.Dir, true))
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,7 +49,7 @@ func readTree(t *testing.T, root string) map[string]string {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && d.Name() == metaDirName {
+		if d.IsDir() && d.Name() == cardstate.MetaDirName {
 			return filepath.SkipDir
 		}
 		if d.Type().IsRegular() {
@@ -257,14 +259,14 @@ func TestMarkerAndFirstPassRule(t *testing.T) {
 	// The card is gone: its folder vanished. It is never created again.
 	require.NoError(t, os.RemoveAll(filepath.Dir(e.dst)))
 	_, err := e.pass(t)
-	require.ErrorIs(t, err, ErrTargetOffline)
+	require.ErrorIs(t, err, outcome.ErrTargetOffline)
 	_, serr := os.Stat(e.dst)
 	assert.ErrorIs(t, serr, fs.ErrNotExist)
 
 	// A folder without marker (an empty mount point, another card).
 	require.NoError(t, os.MkdirAll(e.dst, 0o755))
 	_, err = e.pass(t)
-	require.ErrorIs(t, err, ErrMarkerMissing)
+	require.ErrorIs(t, err, outcome.ErrMarkerMissing)
 	assert.Contains(t, err.Error(), "romsyncd init --profile test")
 	ents, _ := os.ReadDir(e.dst)
 	assert.Empty(t, ents, "nothing written into an unmarked target")
@@ -276,7 +278,7 @@ func TestMarkerAndFirstPassRule(t *testing.T) {
 	_, err = Init(context.Background(), other)
 	require.NoError(t, err)
 	_, err = e.pass(t)
-	require.ErrorIs(t, err, ErrWrongProfile)
+	require.ErrorIs(t, err, outcome.ErrWrongProfile)
 }
 
 func TestUnmountedFstabMountIsNeverFilled(t *testing.T) {
@@ -284,7 +286,7 @@ func TestUnmountedFstabMountIsNeverFilled(t *testing.T) {
 	writeTree(t, e.src, map[string]string{"gb/a.gb": "a"})
 	e.opts.Unmounted = func(p string) (string, bool, error) { return filepath.Dir(e.dst), true, nil }
 	_, err := e.pass(t)
-	require.ErrorIs(t, err, ErrTargetOffline)
+	require.ErrorIs(t, err, outcome.ErrTargetOffline)
 	_, serr := os.Stat(e.dst)
 	assert.ErrorIs(t, serr, fs.ErrNotExist)
 }
@@ -298,12 +300,12 @@ func TestEmptyOrMissingSourceDeletesNothing(t *testing.T) {
 	require.NoError(t, os.RemoveAll(e.src))
 	require.NoError(t, os.MkdirAll(e.src, 0o755))
 	_, err := e.pass(t)
-	require.ErrorIs(t, err, ErrSourceOffline)
+	require.ErrorIs(t, err, outcome.ErrSourceOffline)
 	assert.Len(t, readTree(t, e.dst), 2)
 
 	require.NoError(t, os.RemoveAll(e.src))
 	_, err = e.pass(t)
-	require.ErrorIs(t, err, ErrSourceOffline)
+	require.ErrorIs(t, err, outcome.ErrSourceOffline)
 	assert.Len(t, readTree(t, e.dst), 2)
 }
 
@@ -319,7 +321,7 @@ func TestMaxDeleteRefusesThePassDeletions(t *testing.T) {
 	e.mustPass(t)
 	require.NoError(t, os.RemoveAll(filepath.Join(e.src, "gb")))
 	r, err := e.pass(t)
-	require.ErrorIs(t, err, ErrTooManyDeletes)
+	require.ErrorIs(t, err, outcome.ErrTooManyDeletes)
 	assert.Equal(t, 0, r.Deleted)
 	assert.Len(t, readTree(t, e.dst), 4)
 	assert.False(t, r.InSync)
@@ -332,16 +334,15 @@ func TestStaleTempFilesAndInterruptedInstallsRecover(t *testing.T) {
 
 	// A killed run left a temp file, and crashed after recording a pending
 	// install of a new version of a.gb and renaming it, before committing.
-	stale := filepath.Join(e.dst, "gb", tempPrefix+"123"+tempSuffix)
+	stale := filepath.Join(e.dst, "gb", cardstate.TempPrefix+"123"+cardstate.TempSuffix)
 	require.NoError(t, os.WriteFile(stale, []byte("half"), 0o644))
 	writeTree(t, e.src, map[string]string{"gb/a.gb": "a-new"})
-	mans, err := loadManifests(filepath.Join(e.dst, metaDirName))
+	mans, err := cardstate.LoadManifests(filepath.Join(e.dst, cardstate.MetaDirName))
 	require.NoError(t, err)
 	f := mans["gb"]
 	info, _ := os.Stat(filepath.Join(e.src, "gb/a.gb"))
-	f.Files["a.gb"].Pending = &PendingInstall{Source: "gb/a.gb", SrcSize: info.Size(), SrcMtime: info.ModTime().UnixNano(), Size: 5, Hash: Hash(xxhash.Sum64String("a-new"))}
-	tg := &Target{Root: e.dst, meta: filepath.Join(e.dst, metaDirName)}
-	require.NoError(t, tg.saveManifest(f, true))
+	f.Files["a.gb"].Pending = &cardstate.PendingInstall{Source: "gb/a.gb", SrcSize: info.Size(), SrcMtime: info.ModTime().UnixNano(), Size: 5, Hash: cardstate.Hash(xxhash.Sum64String("a-new"))}
+	require.NoError(t, cardstate.WriteManifest(filepath.Join(e.dst, cardstate.MetaDirName), f, true))
 	require.NoError(t, os.WriteFile(filepath.Join(e.dst, "gb/a.gb"), []byte("a-new"), 0o644))
 
 	r := e.mustPass(t)
@@ -446,7 +447,7 @@ func TestLockKeepsASecondRunOut(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	_, err = Open(context.Background(), e.opts)
-	require.True(t, errors.Is(err, ErrTargetBusy), "%v", err)
+	require.True(t, errors.Is(err, outcome.ErrTargetBusy), "%v", err)
 }
 
 func TestMovesInTheLibraryAreMovesOnTheTarget(t *testing.T) {
@@ -496,7 +497,7 @@ func TestScopedPassOfAVanishedLibraryDeletesNothing(t *testing.T) {
 	require.NoError(t, os.RemoveAll(e.src))
 	require.NoError(t, os.MkdirAll(e.src, 0o755))
 	r, err := s.Pass(context.Background(), Scope{Dirs: []string{"gb", "nes"}})
-	require.ErrorIs(t, err, ErrSourceOffline)
+	require.ErrorIs(t, err, outcome.ErrSourceOffline)
 	assert.Equal(t, 0, r.Deleted)
 	assert.Len(t, readTree(t, e.dst), 2)
 }

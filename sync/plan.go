@@ -2,6 +2,8 @@ package sync
 
 import (
 	"sort"
+
+	"github.com/romsyncd/romsyncd/sync/cardstate"
 )
 
 // Kind is what a plan does with one target path.
@@ -40,10 +42,10 @@ type folderPlan struct {
 // folder; the planner itself touches no file.
 type planInput struct {
 	Dir      string
-	Sources  []srcFile             // files that map into Dir (Name and Key set)
-	Manifest map[string]*Entry     // what romsyncd installed there
-	Listing  map[string]targetStat // what the target folder holds now
-	Key      func(string) string   // collision key on the target
+	Sources  []srcFile                   // files that map into Dir (Name and Key set)
+	Manifest map[string]*cardstate.Entry // what romsyncd installed there
+	Listing  map[string]targetStat       // what the target folder holds now
+	Key      func(string) string         // collision key on the target
 	SameTime func(recorded, now int64) bool
 	Delete   bool // mirror mode: plan deletions
 	// Complete is false when the sources of Dir could not all be listed:
@@ -111,7 +113,7 @@ func plan(in planInput) folderPlan {
 		s := g[0]
 		st, onTarget := listByKey[k]
 		mname, owned := manByKey[k]
-		var e *Entry
+		var e *cardstate.Entry
 		if owned {
 			e = in.Manifest[mname]
 		}
@@ -119,7 +121,7 @@ func plan(in planInput) folderPlan {
 		case onTarget && st.Dir:
 			p.Conflicts = append(p.Conflicts, Item{Path: s.Rel, Target: in.join(s.Name),
 				Reason: "a folder or link named " + st.Name + " is in the way"})
-		case onTarget && (!owned || !e.installed() || mname != st.Name):
+		case onTarget && (!owned || !e.Installed() || mname != st.Name):
 			p.Conflicts = append(p.Conflicts, Item{Path: s.Rel, Target: in.join(s.Name),
 				Reason: "a file romsyncd did not install is in the way (" + st.Name + "); move it away or run `romsyncd init` to adopt it"})
 		case !onTarget && owned && mname != s.Name:
@@ -130,7 +132,7 @@ func plan(in planInput) folderPlan {
 			p.Actions = append(p.Actions, action{Kind: KindCopy, Name: s.Name, Src: s, Reason: "new"})
 		case !onTarget:
 			reason := "new"
-			if owned && e.installed() {
+			if owned && e.Installed() {
 				reason = "missing on target"
 			}
 			p.Actions = append(p.Actions, action{Kind: KindCopy, Name: s.Name, Src: s, Reason: reason})
@@ -148,6 +150,14 @@ func plan(in planInput) folderPlan {
 		}
 	}
 
+	planGone(&p, in, key, held)
+	return p
+}
+
+// planGone plans the manifest's files whose library file is gone: they
+// are deleted (mirror mode, library listed whole, target copy unchanged)
+// or forgotten, never overwritten.
+func planGone(p *folderPlan, in planInput, key func(string) string, held map[string]bool) {
 	names := make([]string, 0, len(in.Manifest))
 	for name := range in.Manifest {
 		names = append(names, name)
@@ -160,7 +170,7 @@ func plan(in planInput) folderPlan {
 		}
 		st, onTarget := in.Listing[name]
 		switch {
-		case !e.installed():
+		case !e.Installed():
 			p.Actions = append(p.Actions, action{Kind: KindForget, Name: name, Reason: "install never completed"})
 		case !onTarget:
 			p.Actions = append(p.Actions, action{Kind: KindForget, Name: name, Reason: "gone from target and library"})
@@ -172,7 +182,6 @@ func plan(in planInput) folderPlan {
 			p.Actions = append(p.Actions, action{Kind: KindDelete, Name: name, Reason: "gone from library"})
 		}
 	}
-	return p
 }
 
 func joinList(s []string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/romsyncd/romsyncd/internal/faultfs"
 	"github.com/romsyncd/romsyncd/internal/testfs"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // realEnv is a library on the test's disk mirrored to a target folder on a
@@ -65,7 +66,7 @@ func (e *realEnv) converged(t *testing.T) {
 }
 
 // TestFullTargetStopsAndConvergesOnceThereIsRoom: a library larger than the
-// card's free space stops the pass with ErrTargetFull and a message that
+// card's free space stops the pass with outcome.ErrTargetFull and a message that
 // says how much was needed and how much there is; nothing half-written is
 // left, and once the user frees room the next pass converges.
 func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
@@ -83,7 +84,7 @@ func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
 		e.lib(t, "gb/"+n+".gb", content(n, 2<<20))
 	}
 	r, err := runPass(context.Background(), t, e.opts)
-	require.ErrorIs(t, err, ErrTargetFull)
+	require.ErrorIs(t, err, outcome.ErrTargetFull)
 	msg := err.Error()
 	m := regexp.MustCompile(`target full: need ([0-9.]+) MiB .*have ([0-9.]+) MiB`).FindStringSubmatch(msg)
 	if assert.NotNil(t, m, msg) {
@@ -112,7 +113,7 @@ func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
 
 // TestENOSPCWhileWriting: the free-space check passed, then another writer
 // took the space while the file was being written; the write fails with
-// ENOSPC, the pass stops with ErrTargetFull, and no temp file is left.
+// ENOSPC, the pass stops with outcome.ErrTargetFull, and no temp file is left.
 func TestENOSPCWhileWriting(t *testing.T) {
 	mnt := testfs.Tmpfs(t, "16m")
 	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
@@ -171,7 +172,7 @@ func TestENOSPCWhileWriting(t *testing.T) {
 	e.user["filler.bin"] = string(make([]byte, info.Size()))
 
 	res := <-done
-	require.ErrorIs(t, res.err, ErrTargetFull)
+	require.ErrorIs(t, res.err, outcome.ErrTargetFull)
 	// One line that says what failed and where: the library file, what it
 	// still needed and what is free.
 	assert.Regexp(t, `^target full: need [0-9.]+ [KMG]?i?B more for psx/big.bin, have [0-9.]+ [KMG]?i?B free in .*psx`, res.err.Error())
@@ -188,7 +189,7 @@ func TestENOSPCWhileWriting(t *testing.T) {
 
 // TestTargetTurnsReadOnlyMidPass: the card becomes read-only between two
 // files (here: a read-only bind mount over the target, as a card driver
-// does after an error). The pass stops with ErrTargetOffline, and once the
+// does after an error). The pass stops with outcome.ErrTargetOffline, and once the
 // card is writable again the next pass converges.
 func TestTargetTurnsReadOnlyMidPass(t *testing.T) {
 	mnt := testfs.Tmpfs(t, "64m")
@@ -216,7 +217,7 @@ func TestTargetTurnsReadOnlyMidPass(t *testing.T) {
 	r, err := runPass(context.Background(), t, e.opts)
 	require.NoError(t, roErr)
 	t.Cleanup(func() { _ = unix.Unmount(e.dst, unix.MNT_DETACH) })
-	require.ErrorIs(t, err, ErrTargetOffline)
+	require.ErrorIs(t, err, outcome.ErrTargetOffline)
 	assert.Contains(t, err.Error(), "read-only")
 	assert.Positive(t, r.Copied)
 	e.check(t)
@@ -224,7 +225,7 @@ func TestTargetTurnsReadOnlyMidPass(t *testing.T) {
 	// A pass while the card is still read-only stops too, with the same
 	// error (the daemon waits for an offline target, and retries).
 	_, err = runPass(context.Background(), t, e.opts)
-	require.ErrorIs(t, err, ErrTargetOffline)
+	require.ErrorIs(t, err, outcome.ErrTargetOffline)
 	assert.Contains(t, err.Error(), "read-only")
 
 	require.NoError(t, unix.Unmount(e.dst, 0))
@@ -236,7 +237,7 @@ func TestTargetTurnsReadOnlyMidPass(t *testing.T) {
 
 // TestCardPulledMidPass: the card is unmounted (lazily, as when it is
 // pulled) while a pass installs files into it. The pass stops with
-// ErrTargetOffline and never writes into the empty mount point that is
+// outcome.ErrTargetOffline and never writes into the empty mount point that is
 // left; once the card is back, the next pass converges.
 func TestCardPulledMidPass(t *testing.T) {
 	for _, root := range []string{"", "Roms"} {
@@ -291,7 +292,7 @@ func TestCardPulledMidPass(t *testing.T) {
 			testfs.Unmount(t, mnt, true)
 			close(resume)
 			res := <-done
-			require.ErrorIs(t, res.err, ErrTargetOffline, "%+v", res.r)
+			require.ErrorIs(t, res.err, outcome.ErrTargetOffline, "%+v", res.r)
 
 			ents, err := os.ReadDir(mnt)
 			require.NoError(t, err)
@@ -317,7 +318,7 @@ func dirNames(ents []os.DirEntry) map[string]bool {
 
 // TestCardDriverDiesMidPass: exfat-fuse dies while a pass installs files
 // (FIELD-NOTES measured it crash with ENOTCONN). The pass stops with
-// ErrTargetOffline, and after the card is mounted again the files under
+// outcome.ErrTargetOffline, and after the card is mounted again the files under
 // final names are complete library versions and the next pass converges.
 func TestCardDriverDiesMidPass(t *testing.T) {
 	mnt := testfs.ExFAT(t, "64M")
@@ -337,7 +338,7 @@ func TestCardDriverDiesMidPass(t *testing.T) {
 	})
 	r, err := runPass(context.Background(), t, e.opts)
 	require.NoError(t, killErr)
-	require.ErrorIs(t, err, ErrTargetOffline, "%+v", r)
+	require.ErrorIs(t, err, outcome.ErrTargetOffline, "%+v", r)
 	assert.Positive(t, r.Copied)
 
 	testfs.Unmount(t, mnt, true)
@@ -451,28 +452,9 @@ func TestFullTargetMessageNamesTheFile(t *testing.T) {
 	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
 	e.lib(t, "psx/disc.bin", content("disc", 5<<20))
 	_, err := runPass(context.Background(), t, e.opts)
-	require.ErrorIs(t, err, ErrTargetFull)
+	require.ErrorIs(t, err, outcome.ErrTargetFull)
 	assert.True(t, strings.Contains(err.Error(), "psx/disc.bin"), err.Error())
 	e.check(t)
-}
-
-// TestManifestNeverRecreatesTheMetaFolder: a manifest write on a target
-// whose .romsyncd is gone (the card pulled: its mount point is an empty
-// folder) fails instead of creating .romsyncd and the folders above it.
-func TestManifestNeverRecreatesTheMetaFolder(t *testing.T) {
-	mnt := t.TempDir()
-	tg := &Target{Root: filepath.Join(mnt, "Roms"), meta: filepath.Join(mnt, "Roms", metaDirName)}
-	err := tg.saveManifest(&Folder{Dir: "gb", Files: map[string]*Entry{"a.gb": {Source: "gb/a.gb"}}}, true)
-	require.ErrorIs(t, err, fs.ErrNotExist)
-	ents, err := os.ReadDir(mnt)
-	require.NoError(t, err)
-	assert.Empty(t, ents)
-
-	require.NoError(t, os.MkdirAll(tg.meta, 0o755))
-	require.NoError(t, tg.saveManifest(&Folder{Dir: "gb", Files: map[string]*Entry{"a.gb": {Source: "gb/a.gb"}}}, true))
-	mans, err := loadManifests(tg.meta)
-	require.NoError(t, err)
-	assert.Contains(t, mans["gb"].Files, "a.gb")
 }
 
 // TestDryRunLeavesCrashLeftoversAlone: what a killed run left (a temp file
@@ -485,8 +467,8 @@ func TestDryRunLeavesCrashLeftoversAlone(t *testing.T) {
 	mustRun(t, e.opts)
 	e.lib(t, "gb/b.gb", content("b", 1000))
 	leftovers := []string{
-		filepath.Join(e.dst, metaDirName, foldersDir, tempPrefix+"42"+tempSuffix),
-		filepath.Join(e.dst, "gb", tempPrefix+"43"+tempSuffix),
+		filepath.Join(e.dst, cardstate.MetaDirName, "folders", cardstate.TempPrefix+"42"+cardstate.TempSuffix),
+		filepath.Join(e.dst, "gb", cardstate.TempPrefix+"43"+cardstate.TempSuffix),
 	}
 	for _, p := range leftovers {
 		require.NoError(t, os.WriteFile(p, []byte("half"), 0o644))
@@ -507,7 +489,7 @@ func TestDryRunLeavesCrashLeftoversAlone(t *testing.T) {
 }
 
 // TestSessionKeptAcrossAFullCard: the daemon keeps its session after a
-// pass that failed with ErrTargetFull (only offline errors reopen it), so
+// pass that failed with outcome.ErrTargetFull (only offline errors reopen it), so
 // the next pass starts from the in-memory manifests the failed one left.
 func TestSessionKeptAcrossAFullCard(t *testing.T) {
 	mnt := testfs.Tmpfs(t, "8m")
@@ -522,7 +504,7 @@ func TestSessionKeptAcrossAFullCard(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	_, err = s.Pass(context.Background(), Scope{All: true})
-	require.ErrorIs(t, err, ErrTargetFull)
+	require.ErrorIs(t, err, outcome.ErrTargetFull)
 	e.check(t)
 
 	require.NoError(t, os.Remove(filepath.Join(e.dst, "Imgs/covers.bin")))
@@ -547,7 +529,7 @@ func TestMarkerReadBackGarbledIsNotOffline(t *testing.T) {
 	s, err := Open(context.Background(), e.opts)
 	require.NoError(t, err)
 	defer s.Close()
-	marker := filepath.Join(e.dst, metaDirName, markerName)
+	marker := filepath.Join(e.dst, cardstate.MetaDirName, cardstate.MarkerName)
 	good, err := os.ReadFile(marker)
 	require.NoError(t, err)
 
@@ -569,7 +551,7 @@ func TestMarkerReadBackGarbledIsNotOffline(t *testing.T) {
 	// Garbled for good: offline.
 	require.NoError(t, os.WriteFile(marker, make([]byte, len(good)), 0o644))
 	assert.False(t, s.Target().Online())
-	require.ErrorIs(t, s.Target().offline(), ErrTargetOffline)
+	require.ErrorIs(t, s.Target().Offline(), outcome.ErrTargetOffline)
 	// Another card's marker, or none: offline at once.
 	require.NoError(t, os.WriteFile(marker, []byte(`{"profile":"real","id":"other"}`), 0o644))
 	assert.False(t, s.Target().Online())

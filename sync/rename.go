@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // A file moved or renamed in the library is moved on the target instead of
@@ -25,19 +28,14 @@ type renameIndex struct {
 }
 
 func (s *Session) buildRenameIndex() *renameIndex {
-	t := s.target
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	idx := &renameIndex{bySig: map[renameSig][]renameRef{}}
-	for dir, f := range t.folders {
-		for name, e := range f.Files {
-			if !e.installed() || e.Pending != nil || e.SrcSize == 0 {
-				continue
-			}
-			k := renameSig{e.SrcSize, e.SrcMtime}
-			idx.bySig[k] = append(idx.bySig[k], renameRef{dir, name})
+	s.target.Range(func(dir, name string, e *cardstate.Entry) {
+		if !e.Installed() || e.Pending != nil || e.SrcSize == 0 {
+			return
 		}
-	}
+		k := renameSig{e.SrcSize, e.SrcMtime}
+		idx.bySig[k] = append(idx.bySig[k], renameRef{dir, name})
+	})
 	return idx
 }
 
@@ -75,17 +73,11 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 		return false, nil
 	}
 	t := s.target
-	var hash Hash
+	var hash cardstate.Hash
 	hashed2 := false
 	for i, ref := range refs {
-		t.mu.Lock()
-		old := t.folders[ref.dir]
-		var e *Entry
-		if old != nil {
-			e = old.Files[ref.name]
-		}
-		t.mu.Unlock()
-		if e == nil || !e.installed() {
+		e := t.Entry(ref.dir, ref.name)
+		if e == nil || !e.Installed() {
 			continue
 		}
 		// The installed file's library path must be gone: otherwise this is
@@ -93,7 +85,7 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		oldDir, err := safeDir(t.Root, ref.dir)
+		oldDir, err := cardstate.SafeDir(t.Root(), ref.dir)
 		if err != nil {
 			continue
 		}
@@ -112,7 +104,7 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 		if hash != e.Target.Hash {
 			continue
 		}
-		if err := s.moveInstalled(fr, a, ref, old, e, oldPath, hash); err != nil {
+		if err := s.moveInstalled(fr, a, ref, e, oldPath, hash); err != nil {
 			return false, err
 		}
 		idx.bySig[sig] = append(refs[:i:i], refs[i+1:]...)
@@ -123,53 +115,52 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 
 // moveInstalled moves an installed file to its new name, recording the
 // move as pending first so a crash in between never orphans the file.
-func (s *Session) moveInstalled(fr *folderRun, a action, ref renameRef, old *Folder, e *Entry, oldPath string, hash Hash) error {
-	t := s.target
-	nf := t.folder(fr.u.Dir)
-	if err := fr.ensureDir(s, nf); err != nil {
+func (s *Session) moveInstalled(fr *folderRun, a action, ref renameRef, e *cardstate.Entry, oldPath string, hash cardstate.Hash) error {
+	t, dir := s.target, fr.u.Dir
+	if err := fr.ensureDir(s); err != nil {
 		return err
 	}
 	newPath := filepath.Join(fr.abs, a.Name)
-	s.setEntry(nf, a.Name, &Entry{Pending: &PendingInstall{Source: a.Src.Rel, SrcSize: a.Src.Size, SrcMtime: a.Src.Mtime, Size: e.Target.Size, Hash: hash}})
-	if err := t.saveManifestLocked(nf, true); err != nil {
-		return classifyTargetErr(fr.abs, err)
+	t.Set(dir, a.Name, &cardstate.Entry{Pending: &cardstate.PendingInstall{Source: a.Src.Rel, SrcSize: a.Src.Size, SrcMtime: a.Src.Mtime, Size: e.Target.Size, Hash: hash}})
+	if err := t.Save(dir, true); err != nil {
+		return outcome.OfTarget(fr.abs, err)
 	}
 	if err := renameNoReplace(oldPath, newPath); err != nil {
-		s.setEntry(nf, a.Name, nil)
-		if serr := t.saveManifestLocked(nf, false); serr != nil {
-			return classifyTargetErr(fr.abs, serr)
+		t.Set(dir, a.Name, nil)
+		if serr := t.Save(dir, false); serr != nil {
+			return outcome.OfTarget(fr.abs, serr)
 		}
-		if cerr := classifyTargetErr(fr.abs, err); targetFatal(cerr) {
+		if cerr := outcome.OfTarget(fr.abs, err); outcome.Fatal(cerr) {
 			return cerr
 		}
-		s.log.Debug("rename on target failed, copying instead", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(fr.u.Dir, a.Name), "err", err)
+		s.log.Debug("rename on target failed, copying instead", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(dir, a.Name), "err", err)
 		return nil
 	}
-	if err := fsyncDir(fr.abs); err != nil {
-		return classifyTargetErr(fr.abs, err)
+	if err := cardstate.FsyncDir(fr.abs); err != nil {
+		return outcome.OfTarget(fr.abs, err)
 	}
 	if oldDir := filepath.Dir(oldPath); oldDir != fr.abs {
-		if err := fsyncDir(oldDir); err != nil {
-			return classifyTargetErr(oldDir, err)
+		if err := cardstate.FsyncDir(oldDir); err != nil {
+			return outcome.OfTarget(oldDir, err)
 		}
 	}
 	info, err := os.Lstat(newPath)
 	if err != nil {
-		return classifyTargetErr(fr.abs, fmt.Errorf("stat %s: %w", newPath, err))
+		return outcome.OfTarget(fr.abs, fmt.Errorf("stat %s: %w", newPath, err))
 	}
-	s.setEntry(nf, a.Name, &Entry{Source: a.Src.Rel, SrcSize: a.Src.Size, SrcMtime: a.Src.Mtime,
-		Target: Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: hash}})
-	s.setEntry(old, ref.name, nil)
-	if err := t.saveManifestLocked(nf, false); err != nil {
-		return classifyTargetErr(fr.abs, err)
+	t.Set(dir, a.Name, &cardstate.Entry{Source: a.Src.Rel, SrcSize: a.Src.Size, SrcMtime: a.Src.Mtime,
+		Target: cardstate.Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: hash}})
+	t.Set(ref.dir, ref.name, nil)
+	if err := t.Save(dir, false); err != nil {
+		return outcome.OfTarget(fr.abs, err)
 	}
-	if old != nf {
-		if err := t.saveManifestLocked(old, false); err != nil {
-			return classifyTargetErr(fr.abs, err)
+	if ref.dir != dir {
+		if err := t.Save(ref.dir, false); err != nil {
+			return outcome.OfTarget(fr.abs, err)
 		}
 		// A folder romsyncd created and the move emptied goes too.
 		s.pruneCreated(ref.dir)
 	}
-	s.log.Debug("renamed", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(fr.u.Dir, a.Name))
+	s.log.Debug("renamed", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(dir, a.Name))
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"sort"
 	stdsync "sync"
 	"time"
+
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // Item is one path with a reason: a conflict, a skipped file, an error.
@@ -11,6 +13,8 @@ type Item struct {
 	Path   string `json:"path"`             // library path (relative to the source), or target path for target-only items
 	Target string `json:"target,omitempty"` // target path, relative to the target root
 	Reason string `json:"reason"`
+	// Skip classifies a skipped file (empty for conflicts and errors).
+	Skip outcome.Skip `json:"kind,omitempty"`
 }
 
 // PlanItem is one planned change, for --dry-run.
@@ -54,11 +58,31 @@ type Report struct {
 	Folders        []FolderMap   `json:"folders,omitempty"`
 	DeletesHeld    string        `json:"deletes_held,omitempty"` // why planned deletions were not done
 	Error          string        `json:"error,omitempty"`        // the profile could not run
+	Kind           outcome.Kind  `json:"error_kind,omitempty"`   // the class of Error
 	Duration       time.Duration `json:"-"`
 	DurationMS     int64         `json:"duration_ms"`
 	InSync         bool          `json:"in_sync"`
 
 	mu stdsync.Mutex
+}
+
+// ErrorReport is the report of a profile that could not run at all.
+func ErrorReport(profile, source, target string, err error) *Report {
+	r := &Report{Profile: profile, Source: source, Target: target}
+	r.setError(err)
+	r.finish(time.Now())
+	return r
+}
+
+// setError records the error that stopped the profile, and its kind.
+func (r *Report) setError(err error) {
+	if err == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Error = err.Error()
+	r.Kind = outcome.Of(err)
 }
 
 func (r *Report) add(f func(r *Report)) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,13 +36,13 @@ type srcDir struct {
 func alwaysSkipped(name string, isDir bool) bool {
 	switch name {
 	case ".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", "#recycle", "$RECYCLE.BIN",
-		"System Volume Information", ".Spotlight-V100", ".fseventsd", ".Trashes", metaDirName:
+		"System Volume Information", ".Spotlight-V100", ".fseventsd", ".Trashes", cardstate.MetaDirName:
 		return true
 	}
 	if strings.HasPrefix(name, "._") || strings.HasPrefix(name, ".Trash-") {
 		return true
 	}
-	if strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix) {
+	if cardstate.IsTemp(name) {
 		return true
 	}
 	return false
@@ -129,20 +131,20 @@ func listSource(root, rel string, flt filter) (listing, error) {
 		if mode&fs.ModeSymlink != 0 {
 			real, err := filepath.EvalSymlinks(filepath.Join(abs, name))
 			if err != nil {
-				out.skipped = append(out.skipped, Item{Path: crel, Reason: "broken symlink"})
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "broken symlink", Skip: outcome.Link})
 				continue
 			}
 			if !within(real, root) {
-				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink points outside the library"})
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink points outside the library", Skip: outcome.Link})
 				continue
 			}
 			info, err := os.Stat(real)
 			if err != nil {
-				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink: " + errText(err)})
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink: " + errText(err), Skip: outcome.Link})
 				continue
 			}
 			if info.IsDir() {
-				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink to a folder (not followed)"})
+				out.skipped = append(out.skipped, Item{Path: crel, Reason: "symlink to a folder (not followed)", Skip: outcome.Link})
 				continue
 			}
 			if !info.Mode().IsRegular() {

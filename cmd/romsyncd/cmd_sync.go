@@ -119,16 +119,9 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 		if err := printReport(rep, f, stdout); err != nil {
 			return err
 		}
-		code := exitOK
-		switch {
-		case perr != nil:
-			code = exitCode(perr)
-			if code == exitNotInSync || code == exitUsage {
-				code = exitRefused
-			}
+		code := reportExit(rep)
+		if perr != nil {
 			fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(perr.Error()))
-		case !rep.InSync:
-			code = exitNotInSync
 		}
 		worst = max(worst, code)
 	}
@@ -142,8 +135,8 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 func syncProfile(ctx context.Context, opts romsync.Options) (*romsync.Report, error) {
 	s, err := romsync.Open(ctx, opts)
 	if err != nil {
-		rep := &romsync.Report{Profile: opts.Profile, Source: opts.Source, Target: opts.Target, DryRun: opts.DryRun, Error: err.Error(),
-			Conflicts: []romsync.Item{}, Skipped: []romsync.Item{}, Errors: []romsync.Item{}}
+		rep := romsync.ErrorReport(opts.Profile, opts.Source, opts.Target, err)
+		rep.DryRun = opts.DryRun
 		return rep, err
 	}
 	defer s.Close()
@@ -182,12 +175,7 @@ func printReports(reps []*romsync.Report, f *syncFlags, w io.Writer) error {
 		if err := printReport(r, f, w); err != nil {
 			return err
 		}
-		switch {
-		case r.Error != "":
-			worst = max(worst, exitRefused)
-		case !r.InSync:
-			worst = max(worst, exitNotInSync)
-		}
+		worst = max(worst, reportExit(r))
 	}
 	if worst != exitOK {
 		return &exitError{code: worst}

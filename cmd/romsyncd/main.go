@@ -19,6 +19,7 @@ import (
 
 	"github.com/romsyncd/romsyncd/config"
 	romsync "github.com/romsyncd/romsyncd/sync"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // Exit codes; see the README.
@@ -44,6 +45,21 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
+// kindExit is the exit code of each kind of outcome the engine returns for
+// a profile; a new kind in package outcome gets its code here.
+var kindExit = map[outcome.Kind]int{
+	outcome.OK:             exitOK,
+	outcome.MarkerMissing:  exitRefused,
+	outcome.TargetOffline:  exitRefused,
+	outcome.TargetBusy:     exitRefused,
+	outcome.WrongProfile:   exitRefused,
+	outcome.SourceOffline:  exitRefused,
+	outcome.TargetFull:     exitRefused,
+	outcome.TooManyDeletes: exitRefused,
+	outcome.Canceled:       exitInterrupted,
+	outcome.Failed:         exitRefused, // the profile's pass could not run to its end
+}
+
 // exitCode maps an error to the process exit code, in one place.
 func exitCode(err error) int {
 	var ee *exitError
@@ -53,27 +69,24 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
 	case errors.As(err, &ce), errors.Is(err, config.ErrNotFound), errors.Is(err, errUsage):
 		return exitUsage
-	case refused(err):
-		return exitRefused
 	}
-	return exitNotInSync
+	return kindExit[outcome.Of(err)]
+}
+
+// reportExit is the exit code of a pass's report (local or the daemon's).
+func reportExit(r *romsync.Report) int {
+	switch {
+	case r.Error != "":
+		return kindExit[r.Kind]
+	case !r.InSync:
+		return exitNotInSync
+	}
+	return exitOK
 }
 
 var errUsage = errors.New("usage")
-
-func refused(err error) bool {
-	for _, e := range []error{romsync.ErrMarkerMissing, romsync.ErrTargetOffline, romsync.ErrTargetBusy,
-		romsync.ErrSourceOffline, romsync.ErrTargetFull, romsync.ErrTooManyDeletes, romsync.ErrWrongProfile} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
 
 type globalFlags struct {
 	config     string

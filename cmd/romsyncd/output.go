@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/romsyncd/romsyncd/internal/bytesize"
 	romsync "github.com/romsyncd/romsyncd/sync"
 )
 
@@ -93,7 +94,7 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 }
 
 // bytesText renders a byte count the way the engine's messages do.
-func bytesText(n int64) string { return romsync.HumanBytes(n) }
+func bytesText(n int64) string { return bytesize.Format(n) }
 
 func durationText(d time.Duration) string {
 	if d < time.Second {

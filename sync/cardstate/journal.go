@@ -1,4 +1,4 @@
-package sync
+package cardstate
 
 import (
 	"encoding/json"
@@ -25,10 +25,10 @@ type journal struct {
 	Dirs map[string]bool `json:"dirs"`
 }
 
-// noteInflight records that temp files are about to be written in dir
+// NoteInflight records that temp files are about to be written in dir
 // (created: romsyncd is about to create it). The write is durable; a folder
 // already recorded costs nothing.
-func (t *Target) noteInflight(dir string, created bool) error {
+func (t *State) NoteInflight(dir string, created bool) error {
 	t.jmu.Lock()
 	defer t.jmu.Unlock()
 	if t.inflight == nil {
@@ -42,11 +42,11 @@ func (t *Target) noteInflight(dir string, created bool) error {
 	if err != nil {
 		return fmt.Errorf("encode journal: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(t.meta, journalName), data, true)
+	return WriteFileAtomic(filepath.Join(t.meta, journalName), data, true)
 }
 
 // recoverInflight cleans up after a run that died with work in flight.
-func (t *Target) recoverInflight() error {
+func (t *State) recoverInflight() error {
 	p := filepath.Join(t.meta, journalName)
 	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -64,9 +64,9 @@ func (t *Target) recoverInflight() error {
 	return t.settleInflight(j.Dirs)
 }
 
-// finishInflight runs at the end of a pass: what the pass recorded is
+// FinishInflight runs at the end of a pass: what the pass recorded is
 // settled and the journal removed, so a clean run leaves nothing behind.
-func (t *Target) finishInflight() error {
+func (t *State) FinishInflight() error {
 	t.jmu.Lock()
 	dirs := t.inflight
 	t.inflight = nil
@@ -80,17 +80,17 @@ func (t *Target) finishInflight() error {
 // settleInflight removes temp files from the journal's folders, records
 // which folders romsyncd created, removes those it created and left empty,
 // and then the journal.
-func (t *Target) settleInflight(inflight map[string]bool) error {
+func (t *State) settleInflight(inflight map[string]bool) error {
 	dirs := make([]string, 0, len(inflight))
 	for d := range inflight {
-		if validRel(d) {
+		if ValidRel(d) {
 			dirs = append(dirs, d)
 		}
 	}
 	// Deepest first, so a created parent can go after its created child.
 	sort.Slice(dirs, func(a, b int) bool { return strings.Count(dirs[a], "/") > strings.Count(dirs[b], "/") })
 	for _, d := range dirs {
-		abs, err := safeDir(t.Root, d)
+		abs, err := SafeDir(t.root, d)
 		if err != nil {
 			continue
 		}
@@ -100,7 +100,7 @@ func (t *Target) settleInflight(inflight map[string]bool) error {
 		}
 		left := 0
 		for _, e := range ents {
-			if e.Type().IsRegular() && strings.HasPrefix(e.Name(), tempPrefix) && strings.HasSuffix(e.Name(), tempSuffix) {
+			if e.Type().IsRegular() && IsTemp(e.Name()) {
 				if err := os.Remove(filepath.Join(abs, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("remove stale temp file %s: %w", filepath.Join(abs, e.Name()), err)
 				}
@@ -121,12 +121,12 @@ func (t *Target) settleInflight(inflight map[string]bool) error {
 		t.mu.Unlock()
 		switch {
 		case record:
-			if err := t.saveManifestLocked(f, true); err != nil {
+			if err := t.Save(d, true); err != nil {
 				return err
 			}
 		case !hasFiles && left == 0:
 			if err := os.Remove(abs); err == nil {
-				_ = fsyncDir(filepath.Dir(abs))
+				_ = FsyncDir(filepath.Dir(abs))
 			}
 		}
 	}

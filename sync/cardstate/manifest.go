@@ -1,4 +1,4 @@
-package sync
+package cardstate
 
 import (
 	"encoding/json"
@@ -43,7 +43,9 @@ type Version struct {
 	Hash  Hash  `json:"hash"`
 }
 
-// Entry records a file romsyncd installed in a target folder.
+// Entry records a file romsyncd installed in a target folder. An Entry is
+// a value: State stores and hands out pointers to entries that nobody
+// changes; a change is a new Entry set in their place.
 type Entry struct {
 	// Source is the library path (relative, slash-separated) it came from.
 	Source string `json:"source"`
@@ -70,9 +72,20 @@ type PendingInstall struct {
 	Hash     Hash   `json:"hash"`
 }
 
-// installed reports whether e describes a file really in place (an entry
+// Installed reports whether e describes a file really in place (an entry
 // created by a pending install that never completed has no Target yet).
-func (e *Entry) installed() bool { return e.Source != "" }
+func (e *Entry) Installed() bool { return e.Source != "" }
+
+// WithoutPending returns e with its pending install dropped, or nil when
+// the entry existed only for that install.
+func (e *Entry) WithoutPending() *Entry {
+	if !e.Installed() {
+		return nil
+	}
+	c := *e
+	c.Pending = nil
+	return &c
+}
 
 // Folder is the manifest of one target folder.
 type Folder struct {
@@ -100,29 +113,14 @@ func manifestName(dir string) string {
 	return fmt.Sprintf("%016x.json", xxhash.Sum64String(dir))
 }
 
-func (t *Target) manifestPath(dir string) string {
-	return filepath.Join(t.meta, foldersDir, manifestName(dir))
+// ManifestPath is the file that holds the manifest of target folder dir.
+func ManifestPath(metaDir, dir string) string {
+	return filepath.Join(metaDir, foldersDir, manifestName(dir))
 }
 
-// removeManifestTemps removes the temp files of manifest writes a killed
-// run left. Only the lock holder may: a dry run (no lock) could delete the
-// temp file of a running daemon's write.
-func removeManifestTemps(metaDir string) {
-	for _, dir := range []string{metaDir, filepath.Join(metaDir, foldersDir)} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			// Temp files of manifest, marker and journal writes, and probe
-			// files: whatever a killed run left (the caller holds the lock).
-			if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
-				_ = os.Remove(filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-}
-
-// loadManifests reads every folder manifest under .romsyncd/folders. It
+// LoadManifests reads every folder manifest under .romsyncd/folders. It
 // writes nothing.
-func loadManifests(metaDir string) (map[string]*Folder, error) {
+func LoadManifests(metaDir string) (map[string]*Folder, error) {
 	dir := filepath.Join(metaDir, foldersDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -134,7 +132,7 @@ func loadManifests(metaDir string) (map[string]*Folder, error) {
 	var names []string
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, ".json") {
+		if strings.HasPrefix(name, TempPrefix) || !strings.HasSuffix(name, ".json") {
 			continue // a manifest write in flight or interrupted by a crash; other files
 		}
 		names = append(names, name)
@@ -174,7 +172,7 @@ func loadManifest(p, name string) (*Folder, error) {
 		return nil, fmt.Errorf("read manifest %s: version %d is not %d (written by another romsyncd version)", p, ff.Version, manifestVersion)
 	}
 	f := ff.Folder
-	if f.Dir == "" || manifestName(f.Dir) != name || !validRel(f.Dir) {
+	if f.Dir == "" || manifestName(f.Dir) != name || !ValidRel(f.Dir) {
 		return nil, fmt.Errorf("read manifest %s: folder %q does not match the file name", p, f.Dir)
 	}
 	if f.Files == nil {
@@ -188,18 +186,19 @@ func loadManifest(p, name string) (*Folder, error) {
 	return f, nil
 }
 
-// validRel reports whether rel is a clean relative slash path inside the root.
-func validRel(rel string) bool {
+// ValidRel reports whether rel is a clean relative slash path inside the root.
+func ValidRel(rel string) bool {
 	if rel == "." {
 		return true
 	}
 	return rel != "" && !path.IsAbs(rel) && path.Clean(rel) == rel && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// saveManifest writes f atomically; durable also fsyncs it and its folder.
-// An empty manifest is removed instead.
-func (t *Target) saveManifest(f *Folder, durable bool) error {
-	p := t.manifestPath(f.Dir)
+// WriteManifest writes f as the manifest of its folder under metaDir,
+// atomically; durable also fsyncs it and its folder. An empty manifest of
+// a folder romsyncd did not create is removed instead.
+func WriteManifest(metaDir string, f *Folder, durable bool) error {
+	p := ManifestPath(metaDir, f.Dir)
 	if len(f.Files) == 0 && !f.Created {
 		err := os.Remove(p)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -217,5 +216,143 @@ func (t *Target) saveManifest(f *Folder, durable bool) error {
 	if err := os.Mkdir(filepath.Dir(p), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("write manifest %s: %w", p, err)
 	}
-	return writeFileAtomic(p, data, durable)
+	return WriteFileAtomic(p, data, durable)
+}
+
+// folder returns the manifest of target folder dir, creating an empty one;
+// t.mu is held.
+func (t *State) folderLocked(dir string) *Folder {
+	f := t.folders[dir]
+	if f == nil {
+		f = &Folder{Dir: dir, Files: map[string]*Entry{}}
+		t.folders[dir] = f
+	}
+	return f
+}
+
+// Entry returns what the manifest of dir records under name, or nil.
+func (t *State) Entry(dir, name string) *Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.folders[dir]; f != nil {
+		return f.Files[name]
+	}
+	return nil
+}
+
+// Entries returns a copy of the manifest of dir.
+func (t *State) Entries(dir string) map[string]*Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.folders[dir]
+	if f == nil {
+		return map[string]*Entry{}
+	}
+	out := make(map[string]*Entry, len(f.Files))
+	for k, v := range f.Files {
+		out[k] = v
+	}
+	return out
+}
+
+// Count is the number of files the manifest of dir lists.
+func (t *State) Count(dir string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.folders[dir]; f != nil {
+		return len(f.Files)
+	}
+	return 0
+}
+
+// Set records e under name in the manifest of dir (nil removes the entry).
+// The change is in memory until Save.
+func (t *State) Set(dir, name string, e *Entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.folderLocked(dir)
+	if e == nil {
+		delete(f.Files, name)
+	} else {
+		f.Files[name] = e
+	}
+}
+
+// Update changes the manifest of dir in place: fn gets its files (name to
+// entry) and may set and delete entries. fn runs under the manifests' lock
+// and must not call State.
+func (t *State) Update(dir string, fn func(files map[string]*Entry)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fn(t.folderLocked(dir).Files)
+}
+
+// SetCreated records whether romsyncd created folder dir.
+func (t *State) SetCreated(dir string, created bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.folderLocked(dir).Created = created
+}
+
+// CreatedEmpty reports whether romsyncd created folder dir and no
+// installed file is recorded in it.
+func (t *State) CreatedEmpty(dir string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.folders[dir]
+	return f != nil && f.Created && len(f.Files) == 0
+}
+
+// Dirs lists the target folders whose manifest lists files.
+func (t *State) Dirs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.folders))
+	for d, f := range t.folders {
+		if len(f.Files) > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Installed is the number of files the manifests list.
+func (t *State) Installed() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, f := range t.folders {
+		n += len(f.Files)
+	}
+	return n
+}
+
+// Range calls fn for every recorded entry. fn runs under the manifests'
+// lock and must not call State.
+func (t *State) Range(fn func(dir, name string, e *Entry)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for dir, f := range t.folders {
+		for name, e := range f.Files {
+			fn(dir, name, e)
+		}
+	}
+}
+
+// Save writes the manifest of dir as it is now; durable also makes it
+// durable. Saves of one manifest run one at a time, so the last one
+// written is the last snapshot taken.
+func (t *State) Save(dir string, durable bool) error {
+	t.mu.Lock()
+	f := t.folderLocked(dir)
+	t.mu.Unlock()
+	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
+	t.mu.Lock()
+	snapshot := &Folder{Dir: f.Dir, Created: f.Created, Files: make(map[string]*Entry, len(f.Files))}
+	for k, v := range f.Files {
+		snapshot.Files[k] = v
+	}
+	t.mu.Unlock()
+	return WriteManifest(t.meta, snapshot, durable)
 }

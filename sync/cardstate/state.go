@@ -1,0 +1,235 @@
+// Package cardstate owns what romsyncd keeps on a target: the marker that
+// says which profile the card belongs to, the lock that keeps one romsyncd
+// writing it, the manifest of each target folder (what romsyncd installed
+// there) and the in-flight journal. State is the only code that takes the
+// manifests' lock: the engine asks it to read, change and save entries, so
+// one writer per manifest is a fact of the code's shape.
+package cardstate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	stdsync "sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/romsyncd/romsyncd/sync/outcome"
+)
+
+// State is an opened, locked target root and what romsyncd keeps on it.
+type State struct {
+	root    string
+	meta    string
+	marker  Marker
+	created bool // this open created the target (first pass)
+	lock    *os.File
+
+	mu      stdsync.Mutex
+	folders map[string]*Folder
+
+	jmu      stdsync.Mutex   // the in-flight journal
+	inflight map[string]bool // folder -> created by romsyncd
+}
+
+// OpenOptions says how a target may be opened.
+type OpenOptions struct {
+	Profile string
+	// MayCreate allows creating the target and its marker when the target
+	// folder does not exist (the profile's very first pass).
+	MayCreate bool
+	// Adopt writes a marker into an existing folder (`romsyncd init`).
+	Adopt bool
+	// Unmounted reports whether path lies under a mount point that should
+	// be mounted but is not (an /etc/fstab entry); nil means never.
+	Unmounted func(path string) (mountPoint string, unmounted bool, err error)
+	// DryRun opens without creating or locking anything.
+	DryRun bool
+}
+
+// Open checks the safety marker of root, creating it only as opts allow,
+// takes the target's lock, loads its manifests and cleans up after a run
+// that was killed.
+func Open(root string, opts OpenOptions) (*State, error) {
+	t := &State{root: root, meta: filepath.Join(root, MetaDirName)}
+	st, err := os.Stat(root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !opts.MayCreate && !opts.Adopt {
+			return nil, fmt.Errorf("target %s does not exist: %w; insert or mount the card, or run `romsyncd init --profile %s` to create it", root, outcome.ErrTargetOffline, opts.Profile)
+		}
+		if err := checkCreatable(root, opts.Unmounted); err != nil {
+			return nil, err
+		}
+		if opts.DryRun {
+			t.created = true
+			t.folders = map[string]*Folder{}
+			return t, nil
+		}
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("create target %s: %w", root, err)
+		}
+		if err := t.writeMarker(opts.Profile); err != nil {
+			return nil, err
+		}
+		t.created = true
+	case err != nil:
+		return nil, fmt.Errorf("target %s: %w: %v", root, outcome.ErrTargetOffline, err)
+	case !st.IsDir():
+		return nil, fmt.Errorf("target %s is not a folder", root)
+	default:
+		if err := t.openMarker(opts); err != nil {
+			return nil, err
+		}
+	}
+	if opts.DryRun {
+		f, err := LoadManifests(t.meta)
+		if err != nil {
+			return nil, err
+		}
+		t.folders = f
+		return t, nil
+	}
+	if err := t.takeLock(); err != nil {
+		return nil, err
+	}
+	removeMetaTemps(t.meta)
+	f, err := LoadManifests(t.meta)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.folders = f
+	if err := t.recoverInflight(); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("target %s: recover from an interrupted run: %w", root, err)
+	}
+	return t, nil
+}
+
+// Root is the target root.
+func (t *State) Root() string { return t.root }
+
+// MetaDir is the target's .romsyncd folder (scratch space for probes).
+func (t *State) MetaDir() string { return t.meta }
+
+// Marker is the target's marker.
+func (t *State) Marker() Marker { return t.marker }
+
+// Created reports whether this open created the target.
+func (t *State) Created() bool { return t.created }
+
+// ClearCreated forgets that this open created the target (it is reported
+// once, by the first pass).
+func (t *State) ClearCreated() { t.created = false }
+
+// checkCreatable refuses to create a target inside what looks like the
+// empty mount point of an absent card.
+func checkCreatable(root string, unmounted func(string) (string, bool, error)) error {
+	if unmounted != nil {
+		mp, down, err := unmounted(root)
+		if err != nil {
+			return fmt.Errorf("target %s: check mounts: %w", root, err)
+		}
+		if down {
+			return fmt.Errorf("target %s lies under %s, which /etc/fstab lists but is not mounted: %w; mount the card first", root, mp, outcome.ErrTargetOffline)
+		}
+	}
+	// The nearest existing ancestor: an empty folder under /media, /run/media
+	// or /mnt that is not a mount point is where a card is missing.
+	dir := filepath.Dir(root)
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	for _, base := range []string{"/media/", "/run/media/", "/mnt/"} {
+		if !strings.HasPrefix(dir+"/", base) || dir+"/" == base {
+			continue
+		}
+		if ents, err := os.ReadDir(dir); err == nil && len(ents) == 0 && !isMountPoint(dir) {
+			return fmt.Errorf("target %s: %s is an empty folder, not a mounted card: %w; mount the card, or create the target folder yourself and run `romsyncd init`", root, dir, outcome.ErrTargetOffline)
+		}
+	}
+	return nil
+}
+
+func isMountPoint(dir string) bool {
+	var a, b unix.Stat_t
+	if unix.Stat(dir, &a) != nil || unix.Stat(filepath.Dir(dir), &b) != nil {
+		return false
+	}
+	return a.Dev != b.Dev || a.Ino == b.Ino
+}
+
+// checkMeta refuses a .romsyncd (or its folders/) that is a link: romsyncd
+// never writes through links, and a card formatted ext4 can hold one.
+func checkMeta(meta string) error {
+	for _, p := range []string{meta, filepath.Join(meta, foldersDir)} {
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("target: %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("target: %s is not a folder (a link or a file); romsyncd never writes through links: remove it", p)
+		}
+	}
+	return nil
+}
+
+func (t *State) takeLock() error {
+	p := filepath.Join(t.meta, lockName)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		// A card that turned read-only (or went away) is offline for the
+		// profile, not a failure of its own.
+		return outcome.OfTarget(t.root, fmt.Errorf("lock %s: %w", p, err))
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return fmt.Errorf("target %s: %w (lock %s); stop the other run, or use `romsyncd status`", t.root, outcome.ErrTargetBusy, p)
+	}
+	if err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.ENOLCK) {
+		f.Close()
+		return fmt.Errorf("lock %s: %w", p, err)
+	}
+	t.lock = f
+	return nil
+}
+
+// Close releases the target's lock.
+func (t *State) Close() error {
+	if t.lock == nil {
+		return nil
+	}
+	err := t.lock.Close()
+	t.lock = nil
+	return err
+}
+
+// removeMetaTemps removes the temp files of manifest, marker and journal
+// writes, and probe files, that a killed run left. Only the lock holder
+// may: a dry run (no lock) could delete the temp file of a running
+// daemon's write.
+func removeMetaTemps(metaDir string) {
+	for _, dir := range []string{metaDir, filepath.Join(metaDir, foldersDir)} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), TempPrefix) && e.Type().IsRegular() {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}

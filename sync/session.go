@@ -1,0 +1,234 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
+)
+
+// Names maps library file and folder names to names the target accepts.
+type Names interface {
+	// Map returns the target name for a library name, or an error saying
+	// why the target cannot hold it.
+	Map(name string) (string, error)
+	// Key returns the collision key of a target name: two names with the
+	// same key are the same file on the target.
+	Key(name string) string
+}
+
+type identityNames struct{}
+
+func (identityNames) Map(name string) (string, error) { return name, nil }
+func (identityNames) Key(name string) string          { return name }
+
+// Progress receives the size of the work planned and the work done.
+type Progress interface {
+	Planned(files int, bytes int64)
+	Done(files int, bytes int64)
+}
+
+// DeleteLimit decides whether a pass may delete n of the installed files.
+type DeleteLimit interface {
+	Allows(n, installed int) bool
+	String() string
+}
+
+// Options configure a profile's passes.
+type Options struct {
+	Profile string
+	Source  string // library root (absolute)
+	Target  string // target root (absolute)
+	Delete  bool   // mirror deletions (mode: mirror)
+	Include []string
+	Exclude []string
+	Workers int
+	Verify  bool
+	// MaxDelete caps the deletions of a pass; nil means no cap.
+	MaxDelete DeleteLimit
+	// MapPlatform maps a top-level library folder to its target folder
+	// (a device layout); nil keeps names. ok=false skips the folder.
+	MapPlatform func(name string) (folder string, ok bool, reason string)
+	// Names maps names for the target; nil keeps them as they are.
+	Names Names
+	// MaxFileSize is the largest file the target holds (0: no limit).
+	MaxFileSize int64
+	// PerFileSync fsyncs each file instead of one syncfs per batch (FUSE
+	// targets, where syncfs does not reach the driver).
+	PerFileSync bool
+	// ModifyWindow is how far a target mtime may differ from the one
+	// recorded at install and still count as the same (the target's
+	// timestamp granularity).
+	ModifyWindow time.Duration
+	// VolumeSync: one fsync of any file makes the whole target durable
+	// (exfat-fuse flushes its volume on every fsync), so a batch needs one.
+	// It takes precedence over PerFileSync.
+	VolumeSync bool
+	// DSTTolerance accepts a target mtime shifted by exactly one hour.
+	DSTTolerance bool
+	// Probe learns, once the target is opened, what its filesystem needs:
+	// it may set Names, MaxFileSize, PerFileSync and ModifyWindow. root is
+	// the target root, scratch a folder on it for probe files.
+	Probe func(ctx context.Context, root, scratch string, o *Options) error
+	// StateDir holds per-profile state (whether the first pass happened);
+	// empty: no state kept, the target may be created whenever it is missing.
+	StateDir string
+	// Unmounted reports a path under an fstab mount point that is not mounted.
+	Unmounted func(path string) (string, bool, error)
+	DryRun    bool
+	Progress  Progress
+	Logger    *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Session is a profile with its target opened and locked. The daemon keeps
+// one open between passes; `romsyncd sync` opens one for a single pass.
+// Passes of one Session must not overlap unless their folders are disjoint
+// (the reconciler guarantees that).
+type Session struct {
+	opts   Options
+	target *cardstate.State
+	names  Names
+	flt    filter
+	log    *slog.Logger
+}
+
+// Open checks the source and the target (marker, first-pass rule) and
+// locks the target.
+func Open(ctx context.Context, opts Options) (*Session, error) {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	s := &Session{opts: opts, names: opts.Names, flt: filter{include: opts.Include, exclude: opts.Exclude}, log: opts.logger()}
+	if s.names == nil {
+		s.names = identityNames{}
+	}
+	if err := checkSource(opts.Source); err != nil {
+		return nil, err
+	}
+	first, err := s.firstPass()
+	if err != nil {
+		return nil, err
+	}
+	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, MayCreate: first, Unmounted: opts.Unmounted, DryRun: opts.DryRun})
+	if err != nil {
+		return nil, err
+	}
+	s.target = t
+	if err := s.probe(ctx); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if t.Created() && !opts.DryRun {
+		s.log.Info("created target", "profile", opts.Profile, "target", opts.Target)
+	}
+	if err := s.rememberTarget(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// probe lets Options.Probe adapt the options to the target filesystem.
+func (s *Session) probe(ctx context.Context) error {
+	if s.opts.Probe == nil || (s.opts.DryRun && s.target.Created()) {
+		return nil
+	}
+	if err := s.opts.Probe(ctx, s.target.Root(), s.target.MetaDir(), &s.opts); err != nil {
+		return err
+	}
+	if s.opts.Names != nil {
+		s.names = s.opts.Names
+	}
+	return nil
+}
+
+// Close releases the target.
+func (s *Session) Close() error { return s.target.Close() }
+
+// Target returns the opened target.
+func (s *Session) Target() *cardstate.State { return s.target }
+
+func checkSource(src string) error {
+	_, err := sourceIsEmpty(src)
+	return err
+}
+
+// sourceIsEmpty checks that the library root is a readable folder and
+// reports whether it holds no entry at all (an unmounted NAS's mount point).
+func sourceIsEmpty(src string) (bool, error) {
+	st, err := os.Stat(src)
+	if err != nil {
+		return false, fmt.Errorf("source %s: %w: %v; is the library mounted?", src, outcome.ErrSourceOffline, errText(err))
+	}
+	if !st.IsDir() {
+		return false, fmt.Errorf("source %s: %w: not a folder", src, outcome.ErrSourceOffline)
+	}
+	d, err := os.Open(src)
+	if err != nil {
+		return false, fmt.Errorf("source %s: %w: %v", src, outcome.ErrSourceOffline, errText(err))
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("source %s: %w: %v", src, outcome.ErrSourceOffline, errText(err))
+	}
+	return len(ents) == 0, nil
+}
+
+// statePath is where the profile records that it has had its first pass.
+func (s *Session) statePath() string {
+	if s.opts.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(s.opts.StateDir, s.opts.Profile+".target")
+}
+
+// firstPass reports whether the profile never had a target: only then may
+// a missing target be created.
+func (s *Session) firstPass() (bool, error) {
+	p := s.statePath()
+	if p == "" {
+		return true, nil
+	}
+	_, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("state %s: %w", p, err)
+	}
+	return false, nil
+}
+
+func (s *Session) rememberTarget() error {
+	p := s.statePath()
+	if p == "" || s.opts.DryRun {
+		return nil
+	}
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("state %s: %w", p, err)
+	}
+	data := fmt.Sprintf("%s\n%s\n", s.opts.Target, s.target.Marker().ID)
+	if err := cardstate.WriteFileAtomic(p, []byte(data), true); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
