@@ -24,6 +24,7 @@ import (
 	"github.com/romsyncd/romsyncd/metrics"
 	"github.com/romsyncd/romsyncd/profiles"
 	"github.com/romsyncd/romsyncd/status"
+	romsync "github.com/romsyncd/romsyncd/sync"
 )
 
 // Options configure a daemon.
@@ -280,20 +281,26 @@ func (d *Daemon) Reconcile(ctx context.Context, names []string) ([]json.RawMessa
 		}
 	}
 	d.mu.Unlock()
-	waits := make([]chan json.RawMessage, len(rs))
+	waits := make([]chan *romsync.Report, len(rs))
 	for i, r := range rs {
 		waits[i] = r.requestFull()
 	}
 	out := make([]json.RawMessage, len(rs))
 	for i, w := range waits {
+		var rep *romsync.Report
 		select {
-		case out[i] = <-w:
+		case rep = <-w:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if out[i] == nil {
+		if rep == nil {
 			return nil, errors.New("the daemon stopped before the pass finished")
 		}
+		data, err := json.Marshal(rep)
+		if err != nil {
+			return nil, fmt.Errorf("encode report of %s: %w", rep.Profile, err)
+		}
+		out[i] = data
 	}
 	return out, nil
 }
