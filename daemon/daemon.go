@@ -29,8 +29,7 @@ import (
 
 // Options configure a daemon.
 type Options struct {
-	ConfigPath string
-	Logger     *slog.Logger
+	Logger *slog.Logger
 	// Reload receives SIGHUP: reload the configuration.
 	Reload <-chan os.Signal
 	// RetryInterval is how often an offline target or source is checked
@@ -50,8 +49,9 @@ type Daemon struct {
 	wg      stdsync.WaitGroup // runners
 }
 
-// Run loads the configuration and runs every profile until ctx is done.
-// It returns nil after a clean stop, or an error if it cannot start.
+// Run runs every profile of cfg until ctx is done; a signal on
+// opts.Reload reads cfg.File again. It returns nil after a clean stop, or
+// an error if it cannot start.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = 5 * time.Second

@@ -327,17 +327,12 @@ type world struct {
 	tolerateKnown bool
 
 	nameN int // file name counter
-	kills killStats
 }
 
 type userEntry struct {
 	dir  bool
 	link string // a symlink with this content
 	ver  version
-}
-
-type killStats struct {
-	runs, midPass, finished int
 }
 
 func newWorld(t *testing.T, rng *rand.Rand, opts worldOpts) *world {

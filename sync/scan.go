@@ -24,13 +24,6 @@ type srcFile struct {
 	Key   string // collision key of Name on the target
 }
 
-// srcDir is one library folder and the target folder it feeds.
-type srcDir struct {
-	Rel    string // relative to the source root, slash-separated
-	Target string // target folder, relative to the target root
-	Files  []srcFile
-}
-
 // alwaysSkipped are never copied: macOS, Windows and NAS litter, and
 // romsyncd's own temp files.
 func alwaysSkipped(name string, isDir bool) bool {

@@ -40,7 +40,7 @@ func runDaemon(ctx context.Context, g *globalFlags, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	// A stop signal ends the daemon cleanly: exit 0.
-	err = daemon.Run(ctx, cfg, daemon.Options{ConfigPath: cfg.File, Logger: log, Reload: hup})
+	err = daemon.Run(ctx, cfg, daemon.Options{Logger: log, Reload: hup})
 	if err != nil {
 		return &exitError{code: exitRefused, err: err}
 	}
