@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/romsyncd/romsyncd/internal/bytesize"
 )
 
 // FormatStatus writes st as a table for people: profile, state, dirty
@@ -27,7 +29,7 @@ func FormatStatus(w io.Writer, st []ProfileStatus, now time.Time) error {
 			lastErr = "-" // a cell, not trailing padding
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n",
-			oneLine(p.Name), oneLine(p.State), p.DirtyFolders, humanBytes(p.QueuedBytes), lastPass(p, now), lastErr)
+			oneLine(p.Name), oneLine(p.State), p.DirtyFolders, bytesize.Format(p.QueuedBytes), lastPass(p, now), lastErr)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status table: %w", err)
@@ -48,22 +50,6 @@ func FormatStatus(w io.Writer, st []ProfileStatus, now time.Time) error {
 		return fmt.Errorf("write status notes: %w", err)
 	}
 	return nil
-}
-
-// humanBytes formats n in binary units: "512 B", "1.5 KiB", "4.0 GiB".
-func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n)
-	const units = "KMGTPE"
-	i := -1
-	// 1023.95 rounds up to "1024.0" with one decimal: move to the next unit.
-	for i < len(units)-1 && v >= 1023.95 {
-		v /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, units[i])
 }
 
 func lastPass(p ProfileStatus, now time.Time) string {

@@ -54,28 +54,6 @@ func TestFormatStatusGolden(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	for _, tc := range []struct {
-		n    int64
-		want string
-	}{
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{1024, "1.0 KiB"},
-		{1536, "1.5 KiB"},
-		{1<<20 - 1, "1.0 MiB"},
-		{32 << 20, "32.0 MiB"},
-		{4<<30 - 1, "4.0 GiB"},
-		{17_500_000_000, "16.3 GiB"},
-		{8 << 40, "8.0 TiB"},
-		{1<<63 - 1, "8.0 EiB"},
-	} {
-		if got := humanBytes(tc.n); got != tc.want {
-			t.Errorf("humanBytes(%d) = %q, want %q", tc.n, got, tc.want)
-		}
-	}
-}
-
 func TestAgoAndDuration(t *testing.T) {
 	for _, tc := range []struct {
 		d    time.Duration

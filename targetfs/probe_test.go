@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,27 +332,80 @@ func TestString(t *testing.T) {
 		{
 			Info{FSType: "exfat", Driver: "fuseblk", CaseInsensitive: true, Rejects: `"*:<>?\|`, Unicode: true,
 				MtimeGranularity: time.Second, MaxFileSize: math.MaxInt64, Free: 58 << 30, Total: 64 << 30},
-			`exfat (fuseblk), case-insensitive, rejects "*:<>?\|, mtime 1 s, max file 8 EiB, free 58 GiB`,
+			`exfat (fuseblk), case-insensitive, rejects "*:<>?\|, mtime 1 s, max file 8.0 EiB, free 58.0 GiB`,
 		},
 		{
 			Info{FSType: "vfat", Driver: "fuse.fusefat", CaseInsensitive: true,
 				MtimeGranularity: 2 * time.Second, MaxFileSize: fat32MaxSize, Free: 3<<30 + 512<<20, Total: 4 << 30},
-			`vfat (fuse.fusefat), case-insensitive, ASCII names only, mtime 2 s, max file 4 GiB, free 3.5 GiB`,
+			`vfat (fuse.fusefat), case-insensitive, ASCII names only, mtime 2 s, max file 4.0 GiB, free 3.5 GiB`,
 		},
 		{
 			Info{FSType: "ext4", Driver: "ext4", Unicode: true, MtimeGranularity: time.Nanosecond,
 				MaxFileSize: ext4MaxFile, Free: 1023, Total: 1 << 40},
-			`ext4, case-sensitive, mtime 1 ns, max file 16 TiB, free 1023 B`,
+			`ext4, case-sensitive, mtime 1 ns, max file 16.0 TiB, free 1023 B`,
 		},
 		{
 			Info{FSType: "exfat", Driver: "exfat", CaseInsensitive: true, Unicode: true,
 				MtimeGranularity: 10 * time.Millisecond, MaxFileSize: math.MaxInt64},
-			`exfat, case-insensitive, mtime 10 ms, max file 8 EiB, free unknown`,
+			`exfat, case-insensitive, mtime 10 ms, max file 8.0 EiB, free unknown`,
 		},
 	}
 	for _, tt := range tests {
 		if got := tt.info.String(); got != tt.want {
 			t.Errorf("String() =\n\t%s\nwant\n\t%s", got, tt.want)
 		}
+	}
+}
+
+// TestFreeMatchesDf: the one free-space figure romsyncd uses is what df(1)
+// reports as available, on the card filesystems where statfs's block size
+// and fragment size may differ; writing a file lowers it by about its size.
+func TestFreeMatchesDf(t *testing.T) {
+	if _, err := exec.LookPath("df"); err != nil {
+		t.Skip("needs df")
+	}
+	for _, fs := range []struct {
+		name  string
+		mount func(t *testing.T) string
+	}{
+		{"exFAT", func(t *testing.T) string { return testfs.ExFAT(t, "64M") }},
+		{"FAT32", func(t *testing.T) string { return testfs.FAT32(t, "64M") }},
+	} {
+		t.Run(fs.name, func(t *testing.T) {
+			dir := fs.mount(t)
+			df := func() uint64 {
+				t.Helper()
+				out, err := exec.Command("df", "-B1", "--output=avail", dir).Output()
+				if err != nil {
+					t.Fatalf("df %s: %v", dir, err)
+				}
+				lines := strings.Fields(string(out))
+				n, err := strconv.ParseUint(lines[len(lines)-1], 10, 64)
+				if err != nil {
+					t.Fatalf("df %s: %q: %v", dir, out, err)
+				}
+				return n
+			}
+			free, err := Free(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := df(); free != want {
+				t.Errorf("Free = %d, df says %d available", free, want)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "rom.bin"), make([]byte, 4<<20), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			after, err := Free(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if used := free - after; used < 4<<20 || used > 5<<20 {
+				t.Errorf("writing 4 MiB lowered Free by %d bytes", used)
+			}
+			if want := df(); after != want {
+				t.Errorf("after a write: Free = %d, df says %d available", after, want)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/romsyncd/romsyncd/internal/bytesize"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,11 +83,11 @@ func (i Info) String() string {
 	if !i.Unicode {
 		b.WriteString(", ASCII names only")
 	}
-	fmt.Fprintf(&b, ", mtime %s, max file %s", formatDuration(i.MtimeGranularity), formatBytes(uint64(i.MaxFileSize)))
+	fmt.Fprintf(&b, ", mtime %s, max file %s", formatDuration(i.MtimeGranularity), bytesize.Format(i.MaxFileSize))
 	if i.Total == 0 {
 		b.WriteString(", free unknown")
 	} else {
-		fmt.Fprintf(&b, ", free %s", formatBytes(i.Free))
+		fmt.Fprintf(&b, ", free %s", bytesize.Format(int64(i.Free)))
 	}
 	return b.String()
 }
@@ -218,27 +219,6 @@ func mountID(path string) (uint64, error) {
 		return 0, nil
 	}
 	return stx.Mnt_id, nil
-}
-
-// formatBytes prints n in binary units: "512 B", "3.5 GiB", "58 GiB".
-func formatBytes(n uint64) string {
-	const units = "KMGTPE"
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, u := float64(n)/1024, 0
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	s := fmt.Sprintf("%.0f", v)
-	if v < 10 {
-		s = strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0")
-	}
-	if s == "1024" && u < len(units)-1 { // rounding reached the next unit
-		s, u = "1", u+1
-	}
-	return fmt.Sprintf("%s %ciB", s, units[u])
 }
 
 // formatDuration prints a granularity as "1 ns", "100 ns", "10 ms", "2 s".
