@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/romsyncd/romsyncd/watcher"
 	"github.com/spf13/viper"
 )
 
@@ -98,7 +99,7 @@ type Profile struct {
 	DSTTolerance bool
 
 	// Daemon.
-	Watch        string // auto, notify, poll
+	Watch        watcher.Mode // auto, notify, poll
 	Debounce     time.Duration
 	MaxDelay     time.Duration
 	PollInterval time.Duration
@@ -350,7 +351,7 @@ func profile(rp rawProfile, dir string) (Profile, *keyErr) {
 		Name: rp.Name, Mode: Mode(rp.Mode), Include: rp.Include, Exclude: rp.Exclude,
 		Workers: DefaultWorkers, Verify: true, Layout: strings.ToLower(rp.Layout),
 		Platforms: rp.Platforms, Only: rp.Only, Unknown: strings.ToLower(rp.Unknown),
-		ModifyWindow: -1, DSTTolerance: rp.DSTTolerance, Watch: strings.ToLower(rp.Watch),
+		ModifyWindow: -1, DSTTolerance: rp.DSTTolerance,
 		Debounce: DefaultDebounce, MaxDelay: DefaultMaxDelay,
 		PollInterval: DefaultPollInterval, Rescan: DefaultRescan,
 	}
@@ -423,12 +424,12 @@ func profile(rp rawProfile, dir string) (Profile, *keyErr) {
 	default:
 		return p, bad("unknown", "%q is not keep or skip", rp.Unknown)
 	}
-	switch p.Watch {
-	case "":
-		p.Watch = "auto"
-	case "auto", "notify", "poll":
-	default:
-		return p, bad("watch", "%q is not auto, notify or poll", rp.Watch)
+	if rp.Watch != "" {
+		m, err := watcher.ParseMode(strings.ToLower(rp.Watch))
+		if err != nil {
+			return p, bad("watch", "%q is not auto, notify or poll", rp.Watch)
+		}
+		p.Watch = m
 	}
 	durations := []struct {
 		key string

@@ -131,13 +131,9 @@ func (r *runner) startWatcher(ctx, wctx context.Context, wg *stdsync.WaitGroup, 
 }
 
 func (r *runner) newWatcher() (*watcher.Watcher, error) {
-	mode, err := watcher.ParseMode(r.profile.Watch)
-	if err != nil {
-		return nil, err
-	}
 	return watcher.New(watcher.Options{
 		Root: r.profile.Source, Debounce: r.profile.Debounce, MaxDelay: r.profile.MaxDelay,
-		Mode: mode, PollInterval: r.profile.PollInterval, Logger: r.log,
+		Mode: r.profile.Watch, PollInterval: r.profile.PollInterval, Logger: r.log,
 		Skip: func(rel string, isDir bool) bool { return romsync.Skipped(rel, isDir) },
 	})
 }
