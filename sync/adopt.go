@@ -24,24 +24,29 @@ func Init(ctx context.Context, opts Options) (*Report, error) {
 		rep.finish(start)
 		return rep, err
 	}
-	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, Adopt: true, Unmounted: opts.Unmounted, DryRun: opts.DryRun})
+	s := &Session{opts: opts}
+	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, Adopt: true, Unmounted: opts.Unmounted, DryRun: opts.DryRun, Copies: s.copiesDir()})
 	if err != nil {
 		rep.setError(err)
 		rep.finish(start)
 		return rep, err
 	}
 	defer t.Close()
-	s := &Session{opts: opts, target: t, names: opts.Names, flt: filter{include: opts.Include, exclude: opts.Exclude}, log: opts.logger()}
+	s = &Session{opts: opts, target: t, names: opts.Names, flt: filter{include: opts.Include, exclude: opts.Exclude}, log: opts.logger()}
 	if s.names == nil {
 		s.names = identityNames{}
 	}
 	rep.Created = t.Created()
+	s.logHealed() // init adopts every identical file anyway
 	err = s.probe(ctx)
 	if err == nil {
 		err = s.adopt(ctx, rep)
 	}
 	if err == nil {
 		err = s.rememberTarget()
+	}
+	if err == nil && !opts.DryRun {
+		err = s.target.DoneAdopting()
 	}
 	if err != nil {
 		rep.setError(err)

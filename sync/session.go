@@ -124,12 +124,17 @@ func Open(ctx context.Context, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, MayCreate: first, Unmounted: opts.Unmounted, DryRun: opts.DryRun})
+	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, MayCreate: first, Unmounted: opts.Unmounted,
+		DryRun: opts.DryRun, Copies: s.copiesDir()})
 	if err != nil {
 		return nil, err
 	}
 	s.target = t
 	if err := s.probe(ctx); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := s.healed(ctx); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -141,6 +146,46 @@ func Open(ctx context.Context, opts Options) (*Session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// copiesDir is where the host keeps a copy of the cards' manifests.
+func (s *Session) copiesDir() string {
+	if s.opts.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(s.opts.StateDir, "cards")
+}
+
+// healed logs the manifests Open found damaged, one line each. Where no
+// copy on this host had the manifest, the files on the card identical to
+// the library's are adopted again, so they stay romsyncd's.
+func (s *Session) healed(ctx context.Context) error {
+	adopting := s.target.Adopting()
+	if adopting {
+		s.log.Warn("an adoption (romsyncd init) of this card did not finish: finishing it", "profile", s.opts.Profile)
+	}
+	if !s.logHealed() && !adopting || s.opts.DryRun {
+		return nil
+	}
+	if err := s.adopt(ctx, &Report{}); err != nil {
+		return err
+	}
+	return s.target.DoneAdopting()
+}
+
+// logHealed logs the damaged manifests and reports whether one had no copy.
+func (s *Session) logHealed() (adopt bool) {
+	for _, h := range s.target.Healed() {
+		if h.FromCopy {
+			s.log.Warn("manifest damaged on the card, restored from this host's copy", "profile", s.opts.Profile,
+				"folder", h.Dir, "file", h.File, "damage", h.Damage)
+			continue
+		}
+		s.log.Warn("manifest damaged on the card and not on this host: files identical to the library's are adopted again",
+			"profile", s.opts.Profile, "file", h.File, "damage", h.Damage)
+		adopt = true
+	}
+	return adopt
 }
 
 // probe lets Options.Probe adapt the options to the target filesystem.

@@ -45,7 +45,9 @@ func FsyncDir(dir string) error {
 }
 
 // WriteFileAtomic writes data to path through a temp file in the same
-// folder: write, fsync, rename, and (when durable) fsync the folder.
+// folder: write, fsync, rename, and (when durable) fsync the folder. The
+// data is always durable before the rename: a power cut may lose the
+// rename (the previous version stays), never the data under the new name.
 func WriteFileAtomic(path string, data []byte, durable bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, TempPrefix+"*"+TempSuffix)
@@ -63,10 +65,8 @@ func WriteFileAtomic(path string, data []byte, durable bool) error {
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", path, err)
-		}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -119,15 +119,41 @@ func ManifestPath(metaDir, dir string) string {
 }
 
 // LoadManifests reads every folder manifest under .romsyncd/folders. It
-// writes nothing.
+// writes nothing. A damaged manifest (empty, truncated, garbled) is an
+// error; see loadManifests for the tolerant form Open uses.
 func LoadManifests(metaDir string) (map[string]*Folder, error) {
+	out, damaged, err := loadManifests(metaDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(damaged) > 0 {
+		return nil, damaged[0].err
+	}
+	return out, nil
+}
+
+// damagedManifest is a manifest file that could not be used: its file
+// name (which names its folder) and why.
+type damagedManifest struct {
+	name string
+	err  error
+}
+
+// errDamaged marks a manifest whose content is not a manifest: a power
+// cut or a filesystem error, not another romsyncd version.
+var errDamaged = errors.New("damaged")
+
+// loadManifests reads every folder manifest; damaged ones are returned
+// apart, for the caller to heal. Other errors (the folder unreadable, a
+// manifest of a newer romsyncd) are returned as errors.
+func loadManifests(metaDir string) (map[string]*Folder, []damagedManifest, error) {
 	dir := filepath.Join(metaDir, foldersDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]*Folder{}, nil
+		return map[string]*Folder{}, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read manifests %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("read manifests %s: %w", dir, err)
 	}
 	var names []string
 	for _, e := range ents {
@@ -139,48 +165,58 @@ func LoadManifests(metaDir string) (map[string]*Folder, error) {
 	}
 	// Decoding is CPU-bound: one folder per core.
 	folders := make([]*Folder, len(names))
+	errs := make([]error, len(names))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, name := range names {
 		g.Go(func() error {
-			f, err := loadManifest(filepath.Join(dir, name), name)
-			folders[i] = f
-			return err
+			folders[i], errs[i] = readManifest(filepath.Join(dir, name), name)
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	_ = g.Wait()
 	out := make(map[string]*Folder, len(folders))
-	for _, f := range folders {
-		out[f.Dir] = f
+	var damaged []damagedManifest
+	for i, f := range folders {
+		switch {
+		case errs[i] == nil:
+			out[f.Dir] = f
+		case errors.Is(errs[i], errDamaged):
+			damaged = append(damaged, damagedManifest{names[i], errs[i]})
+		default:
+			return nil, nil, errs[i]
+		}
 	}
-	return out, nil
+	return out, damaged, nil
 }
 
-func loadManifest(p, name string) (*Folder, error) {
+func readManifest(p, name string) (*Folder, error) {
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", p, err)
 	}
+	return decodeManifest(p, name, data)
+}
+
+func decodeManifest(p, name string, data []byte) (*Folder, error) {
 	var ff folderFile
 	ff.Folder = &Folder{}
 	if err := json.Unmarshal(data, &ff); err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w (remove it and run `romsyncd init` to adopt the files again)", p, err)
+		return nil, fmt.Errorf("read manifest %s: %w: %v", p, errDamaged, err)
 	}
-	if ff.Version != manifestVersion {
-		return nil, fmt.Errorf("read manifest %s: version %d is not %d (written by another romsyncd version)", p, ff.Version, manifestVersion)
+	if ff.Version > manifestVersion {
+		return nil, fmt.Errorf("read manifest %s: version %d is newer than %d (written by a newer romsyncd)", p, ff.Version, manifestVersion)
 	}
 	f := ff.Folder
-	if f.Dir == "" || manifestName(f.Dir) != name || !ValidRel(f.Dir) {
-		return nil, fmt.Errorf("read manifest %s: folder %q does not match the file name", p, f.Dir)
+	if ff.Version != manifestVersion || f.Dir == "" || manifestName(f.Dir) != name || !ValidRel(f.Dir) {
+		return nil, fmt.Errorf("read manifest %s: %w: folder %q, version %d do not match the file", p, errDamaged, f.Dir, ff.Version)
 	}
 	if f.Files == nil {
 		f.Files = map[string]*Entry{}
 	}
-	for n := range f.Files {
-		if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
-			return nil, fmt.Errorf("read manifest %s: invalid file name %q", p, n)
+	for n, e := range f.Files {
+		if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." || e == nil {
+			return nil, fmt.Errorf("read manifest %s: %w: invalid entry %q", p, errDamaged, n)
 		}
 	}
 	return f, nil
@@ -195,20 +231,26 @@ func ValidRel(rel string) bool {
 }
 
 // WriteManifest writes f as the manifest of its folder under metaDir,
-// atomically; durable also fsyncs it and its folder. An empty manifest of
-// a folder romsyncd did not create is removed instead.
+// atomically, its data durable before the rename; durable also makes the
+// rename durable. An empty manifest of a folder romsyncd did not create is
+// removed instead.
 func WriteManifest(metaDir string, f *Folder, durable bool) error {
-	p := ManifestPath(metaDir, f.Dir)
-	if len(f.Files) == 0 && !f.Created {
+	data, err := encodeManifest(f)
+	if err != nil {
+		return err
+	}
+	return writeManifest(metaDir, f.Dir, data, durable)
+}
+
+// writeManifest writes the encoded manifest of dir (nil: removes it).
+func writeManifest(metaDir, dir string, data []byte, durable bool) error {
+	p := ManifestPath(metaDir, dir)
+	if data == nil {
 		err := os.Remove(p)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove manifest %s: %w", p, err)
 		}
 		return nil
-	}
-	data, err := json.Marshal(folderFile{Version: manifestVersion, Folder: f})
-	if err != nil {
-		return fmt.Errorf("encode manifest %s: %w", f.Dir, err)
 	}
 	// Only the folders dir is created: .romsyncd holds the marker, and a
 	// missing one means the card is gone (its empty mount point must stay
@@ -217,6 +259,19 @@ func WriteManifest(metaDir string, f *Folder, durable bool) error {
 		return fmt.Errorf("write manifest %s: %w", p, err)
 	}
 	return WriteFileAtomic(p, data, durable)
+}
+
+// encodeManifest is the file content of f's manifest; nil when the
+// manifest is to be removed.
+func encodeManifest(f *Folder) ([]byte, error) {
+	if len(f.Files) == 0 && !f.Created {
+		return nil, nil
+	}
+	data, err := json.Marshal(folderFile{Version: manifestVersion, Folder: f})
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest %s: %w", f.Dir, err)
+	}
+	return data, nil
 }
 
 // folder returns the manifest of target folder dir, creating an empty one;
@@ -341,7 +396,8 @@ func (t *State) Range(fn func(dir, name string, e *Entry)) {
 
 // Save writes the manifest of dir as it is now; durable also makes it
 // durable. Saves of one manifest run one at a time, so the last one
-// written is the last snapshot taken.
+// written is the last snapshot taken. A durable save also updates the
+// host's copy (see OpenOptions.Copies).
 func (t *State) Save(dir string, durable bool) error {
 	t.mu.Lock()
 	f := t.folderLocked(dir)
@@ -354,5 +410,15 @@ func (t *State) Save(dir string, durable bool) error {
 		snapshot.Files[k] = v
 	}
 	t.mu.Unlock()
-	return WriteManifest(t.meta, snapshot, durable)
+	data, err := encodeManifest(snapshot)
+	if err != nil {
+		return err
+	}
+	if err := writeManifest(t.meta, dir, data, durable); err != nil {
+		return err
+	}
+	if durable {
+		t.copies.write(dir, data)
+	}
+	return nil
 }

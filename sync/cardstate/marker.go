@@ -41,6 +41,11 @@ func (t *State) openMarker(opts OpenOptions) error {
 		}
 		t.created = true
 	case errors.Is(err, fs.ErrNotExist) && opts.Adopt && !opts.DryRun:
+		// The adoption is recorded before the marker: a run killed before
+		// it ends leaves files a later pass must adopt, not call foreign.
+		if err := t.noteAdopting(); err != nil {
+			return err
+		}
 		if err := t.writeMarker(opts.Profile); err != nil {
 			return err
 		}
@@ -145,4 +150,37 @@ func (t *State) Offline() error {
 		return nil
 	}
 	return fmt.Errorf("target %s: %w: its marker is gone (card removed or unmounted?); nothing more is written until it is back", t.root, outcome.ErrTargetOffline)
+}
+
+// adoptingName is the file that says an adoption (`romsyncd init`) is in
+// progress: the files on the card identical to the library's are being
+// recorded. A pass that finds it finishes the adoption.
+const adoptingName = "adopting"
+
+func (t *State) noteAdopting() error {
+	if err := os.MkdirAll(t.meta, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", t.meta, err)
+	}
+	if err := WriteFileAtomic(filepath.Join(t.meta, adoptingName), []byte(t.marker.Profile+"\n"), true); err != nil {
+		return fmt.Errorf("record adoption: %w", err)
+	}
+	t.adopting = true
+	return nil
+}
+
+// Adopting reports whether an adoption of this card is unfinished (one
+// begun by this open, or one a killed run left).
+func (t *State) Adopting() bool { return t.adopting }
+
+// DoneAdopting records that every file identical to the library's is
+// recorded as installed.
+func (t *State) DoneAdopting() error {
+	if !t.adopting {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(t.meta, adoptingName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("record adoption: %w", err)
+	}
+	t.adopting = false
+	return FsyncDir(t.meta)
 }

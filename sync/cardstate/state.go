@@ -33,6 +33,10 @@ type State struct {
 
 	jmu      stdsync.Mutex   // the in-flight journal
 	inflight map[string]bool // folder -> created by romsyncd
+
+	copies   copies   // the host's copy of the manifests
+	healed   []Healed // damaged manifests found by Open
+	adopting bool     // an adoption is unfinished
 }
 
 // OpenOptions says how a target may be opened.
@@ -48,6 +52,10 @@ type OpenOptions struct {
 	Unmounted func(path string) (mountPoint string, unmounted bool, err error)
 	// DryRun opens without creating or locking anything.
 	DryRun bool
+	// Copies is a folder on the host where a copy of every card's
+	// manifests is kept (under the card's marker id), to heal a manifest
+	// the card damaged; empty keeps none.
+	Copies string
 }
 
 // Open checks the safety marker of root, creating it only as opts allow,
@@ -85,30 +93,63 @@ func Open(root string, opts OpenOptions) (*State, error) {
 			return nil, err
 		}
 	}
+	if opts.Copies != "" && t.marker.ID != "" {
+		t.copies = copies{dir: filepath.Join(opts.Copies, t.marker.ID)}
+	}
 	if opts.DryRun {
-		f, err := LoadManifests(t.meta)
-		if err != nil {
-			return nil, err
-		}
-		t.folders = f
-		return t, nil
+		return t, t.loadManifests(true)
 	}
 	if err := t.takeLock(); err != nil {
 		return nil, err
 	}
-	removeMetaTemps(t.meta)
-	f, err := LoadManifests(t.meta)
-	if err != nil {
+	if err := t.checkAdopting(opts.Adopt); err != nil {
 		t.Close()
 		return nil, err
 	}
-	t.folders = f
+	removeMetaTemps(t.meta)
+	if err := t.loadManifests(false); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if err := t.recoverInflight(); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("target %s: recover from an interrupted run: %w", root, err)
 	}
 	return t, nil
 }
+
+// loadManifests reads the card's manifests and heals the damaged ones.
+func (t *State) loadManifests(dryRun bool) error {
+	f, damaged, err := loadManifests(t.meta)
+	if err != nil {
+		return err
+	}
+	t.folders = f
+	t.healed, err = t.heal(damaged, dryRun)
+	return err
+}
+
+// checkAdopting notes an adoption this open begins (adopt), or finds one
+// a killed run left unfinished.
+func (t *State) checkAdopting(adopt bool) error {
+	if t.adopting || t.created {
+		return nil
+	}
+	if adopt {
+		return t.noteAdopting()
+	}
+	_, err := os.Stat(filepath.Join(t.meta, adoptingName))
+	switch {
+	case err == nil:
+		t.adopting = true
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("target %s: %w", t.root, err)
+	}
+	return nil
+}
+
+// Healed lists the damaged manifests Open found and what it did.
+func (t *State) Healed() []Healed { return t.healed }
 
 // Root is the target root.
 func (t *State) Root() string { return t.root }

@@ -1,0 +1,89 @@
+package sync
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+)
+
+// TestDamagedManifestHeals: a manifest a power cut or a filesystem error
+// left empty, truncated or full of NULs never stops the card. With the
+// host's copy, ownership is restored whole: a file the library changed
+// since is replaced, a file the library dropped is deleted. Without a copy
+// (another host), files identical to the library's are adopted again.
+func TestDamagedManifestHeals(t *testing.T) {
+	damages := map[string]func(data []byte) []byte{
+		"empty":     func([]byte) []byte { return nil },
+		"truncated": func(d []byte) []byte { return d[:len(d)/2] },
+		"NULs":      func(d []byte) []byte { return bytes.Repeat([]byte{0}, len(d)) },
+		"not ours":  func([]byte) []byte { return []byte(`{"version":1,"dir":"x","files":{}}`) },
+	}
+	for name, damage := range damages {
+		for _, copyOnHost := range []bool{true, false} {
+			t.Run(name+map[bool]string{true: "/host copy", false: "/no copy"}[copyOnHost], func(t *testing.T) {
+				e := newEnv(t)
+				writeTree(t, e.src, map[string]string{"gb/a.gb": "a-1", "gb/b.gb": "b", "gb/c.gb": "c"})
+				e.mustPass(t)
+				p := cardstate.ManifestPath(filepath.Join(e.dst, cardstate.MetaDirName), "gb")
+				data, err := os.ReadFile(p)
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(p, damage(data), 0o644))
+				if !copyOnHost {
+					require.NoError(t, os.RemoveAll(filepath.Join(e.state, "cards")))
+				}
+				writeTree(t, e.src, map[string]string{"gb/c.gb": "c-2"})
+				require.NoError(t, os.Remove(filepath.Join(e.src, "gb/b.gb")))
+
+				r := e.mustPass(t)
+				assert.Empty(t, r.Errors)
+				tree := readTree(t, e.dst)
+				assert.Equal(t, "a-1", tree["gb/a.gb"])
+				if copyOnHost {
+					assert.True(t, r.InSync, "%+v", r)
+					assert.Equal(t, "c-2", tree["gb/c.gb"], "owned file the library changed is replaced")
+					assert.NotContains(t, tree, "gb/b.gb", "owned file the library dropped is deleted")
+				} else {
+					// No record anywhere of b and c: identical a is adopted, c
+					// (changed in the library) and b stay the user's.
+					assert.Len(t, r.Conflicts, 1, "%+v", r.Conflicts)
+					assert.Equal(t, "c", tree["gb/c.gb"], "a file no copy records is never overwritten")
+					assert.Equal(t, "b", tree["gb/b.gb"], "a file no copy records is never deleted")
+					require.NoError(t, os.Remove(filepath.Join(e.src, "gb/a.gb")))
+					r = e.mustPass(t)
+					assert.Equal(t, 1, r.Deleted, "the adopted file is romsyncd's again")
+				}
+				checkManifests(t, e.dst, true)
+			})
+		}
+	}
+}
+
+// TestInitKilledAfterItsMarkerIsFinishedByTheNextPass: `romsyncd init`
+// records that it adopts before it writes the marker; killed after the
+// marker, before it recorded the files, the next pass finishes the
+// adoption instead of calling the card's files foreign forever.
+func TestInitKilledAfterItsMarkerIsFinishedByTheNextPass(t *testing.T) {
+	e := newEnv(t)
+	writeTree(t, e.src, map[string]string{"gb/a.gb": "a", "gb/b.gb": "b"})
+	writeTree(t, e.dst, map[string]string{"gb/a.gb": "a", "gb/b.gb": "b"})
+	meta := filepath.Join(e.dst, cardstate.MetaDirName)
+	require.NoError(t, os.MkdirAll(meta, 0o755))
+	// What a killed init leaves: the adoption noted, the marker written,
+	// no manifest yet.
+	require.NoError(t, os.WriteFile(filepath.Join(meta, "adopting"), []byte("test\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(meta, cardstate.MarkerName), []byte(`{"profile":"test","id":"0123456789abcdef","created":"2026-01-01T00:00:00Z"}`), 0o644))
+
+	r := e.mustPass(t)
+	assert.True(t, r.InSync, "%+v", r)
+	assert.Zero(t, r.Copied)
+	assert.NoFileExists(t, filepath.Join(meta, "adopting"))
+	require.NoError(t, os.Remove(filepath.Join(e.src, "gb/a.gb")))
+	r = e.mustPass(t)
+	assert.Equal(t, 1, r.Deleted, "adopted files are romsyncd's")
+}
