@@ -16,6 +16,9 @@
 //     utimens): durable when the call returns; the folder's fsync is a no-op
 //     for the model. The layer does not test the ordering of folder
 //     entries: it is the worst case for data, not for names.
+//   - [FS.Writeback] makes everything durable, as the kernel's writeback
+//     does some seconds after a write, or a clean unmount: tests call it to
+//     confine a cut to what one run wrote.
 //   - syncfs(2) and sync(2) do not reach a FUSE daemon (the kernel sends
 //     FUSE_SYNCFS to virtiofs only), so they make nothing durable here, as on
 //     exfat-fuse and fusefat. A program must fsync each file on a FUSE target.
@@ -174,6 +177,27 @@ func (f *FS) Cut() ([]Reverted, error) {
 	f.reverted.Add(int64(len(out)))
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, firstErr
+}
+
+// Writeback makes every file's data durable, as the kernel's writeback does
+// some seconds after a write, or a clean unmount: what was written before is
+// safe from the next cut. It returns how many files had data not yet
+// durable.
+func (f *FS) Writeback() int {
+	f.cut.Lock()
+	defer f.cut.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, fl := range f.files {
+		if fl.fd >= 0 {
+			unix.Close(fl.fd)
+			fl.fd, fl.durable = -1, nil
+			n++
+		}
+	}
+	f.files = make(map[fileID]*file)
+	return n
 }
 
 // revert writes the durable image back into the inode and makes the file

@@ -208,6 +208,17 @@ func TestCutReportsWhatItReverted(t *testing.T) {
 	assert.Equal(t, content(10, 2), readFile(t, filepath.Join(p.Dir(), "synced")))
 }
 
+func TestWritebackMakesEverythingDurable(t *testing.T) {
+	p := mount(t, nil)
+	writeFile(t, filepath.Join(p.Dir(), "a"), content(5000, 1), false)
+	writeFile(t, filepath.Join(p.Dir(), "b"), content(10, 2), true)
+	assert.Equal(t, 1, p.Writeback())
+	writeFile(t, filepath.Join(p.Dir(), "b"), content(20, 3), false)
+	cut(t, p)
+	assert.Equal(t, content(5000, 1), readFile(t, filepath.Join(p.Dir(), "a")))
+	assert.Equal(t, content(10, 2), readFile(t, filepath.Join(p.Dir(), "b")))
+}
+
 func TestHandleOpenedBeforeACutIsDead(t *testing.T) {
 	p := mount(t, nil)
 	f, err := os.Create(filepath.Join(p.Dir(), "a"))
