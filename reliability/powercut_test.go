@@ -74,7 +74,21 @@ type powerScenario struct {
 	// bug, when not empty, skips the scenario for a cut kind unless
 	// enforceEnv is set: what fails today.
 	bug map[cutKind]string
+	// kinds are the cut kinds the scenario runs: both when nil.
+	kinds []cutKind
+	// reinit: after a cut, an init the cut may have interrupted is run
+	// again before the next sync (markerless: only when the cut came
+	// before the marker; always: whenever the run was killed).
+	reinit reinitPolicy
 }
+
+type reinitPolicy int
+
+const (
+	reinitNever reinitPolicy = iota
+	reinitMarkerless
+	reinitAlways
+)
 
 var powerScenarios = []powerScenario{
 	{
@@ -163,27 +177,47 @@ var powerScenarios = []powerScenario{
 		},
 	},
 	{
-		name: "init",
-		prepare: func(w *world) ([]string, int64) {
-			// The card holds a mirror but no romsyncd folder, and the
-			// host no state: `romsyncd init` adopts it.
-			if err := os.RemoveAll(filepath.Join(w.target, ".romsyncd")); err != nil {
-				w.t.Fatal(err)
-			}
-			if err := os.RemoveAll(w.state); err != nil {
-				w.t.Fatal(err)
-			}
-			return []string{"card's .romsyncd and the state removed: init adopts the card"}, w.lib.total()
-		},
-		args: []string{"init", "--profile", "card"},
+		name:    "init",
+		prepare: prepareInit,
+		args:    []string{"init", "--profile", "card"},
+		// A user runs the command the cut interrupted again.
+		reinit: reinitAlways,
 	},
+	{
+		// An init killed after its marker write, and then a sync (the
+		// daemon's, after a reboot) instead of init again.
+		name:    "init-then-sync",
+		prepare: prepareInit,
+		args:    []string{"init", "--profile", "card"},
+		kinds:   []cutKind{cutMidPass},
+		reinit:  reinitMarkerless,
+		bug: map[cutKind]string{
+			cutMidPass: "an init cut after its marker write leaves the files it had not yet adopted as foreign: every sync exits 1 (\"a file romsyncd did not install is in the way\") until init runs again (13 of 24 cuts with the CI seed; no data is lost: kill -9 alone does it too)",
+		},
+	},
+}
+
+// prepareInit leaves the card holding a mirror but no romsyncd folder, and
+// the host no state: `romsyncd init` adopts the card.
+func prepareInit(w *world) ([]string, int64) {
+	if err := os.RemoveAll(filepath.Join(w.target, ".romsyncd")); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.RemoveAll(w.state); err != nil {
+		w.t.Fatal(err)
+	}
+	return []string{"card's .romsyncd and the state removed: init adopts the card"}, w.lib.total()
 }
 
 // TestPowerCut runs the power-cut trials: one subtest per scenario and cut
 // kind, each on its own card.
 func TestPowerCut(t *testing.T) {
 	for _, sc := range powerScenarios {
-		for _, kind := range []cutKind{cutMidPass, cutAfterPass} {
+		kinds := sc.kinds
+		if kinds == nil {
+			kinds = []cutKind{cutMidPass, cutAfterPass}
+		}
+		for _, kind := range kinds {
 			t.Run(sc.name+"/"+kind.String(), func(t *testing.T) {
 				if why := sc.bug[kind]; why != "" {
 					if os.Getenv(enforceEnv) != "1" && os.Getenv("ROMSYNCD_BUGS") != "1" {
@@ -270,7 +304,7 @@ func powerCutTrials(t *testing.T, sc powerScenario, kind cutKind, n int) {
 		for _, r := range reverted {
 			st.reverted[w.revertedKind(r)]++
 		}
-		problems := w.afterCut(&st, reverted, killed)
+		problems := w.afterCut(&st, sc.reinit, reverted, killed)
 		st.trials++
 		if len(problems) > 0 {
 			st.failed = append(st.failed, fmt.Sprintf("%s: %s", label, problems[0]))
@@ -302,7 +336,7 @@ func powerCutTrials(t *testing.T, sc powerScenario, kind cutKind, n int) {
 
 // afterCut checks the card right after a cut, then runs the next sync and
 // a second one, and returns every problem found.
-func (w *world) afterCut(st *powerStats, reverted []powerfs.Reverted, killed bool) []string {
+func (w *world) afterCut(st *powerStats, reinit reinitPolicy, reverted []powerfs.Reverted, killed bool) []string {
 	w.t.Helper()
 	// ROMs under final names are versions the library had; the user's
 	// files are intact. live: the marker may be absent after a cut in a
@@ -311,11 +345,12 @@ func (w *world) afterCut(st *powerStats, reverted []powerfs.Reverted, killed boo
 	problems := append([]string(nil), v.problems...)
 	problems = append(problems, w.checkOwnFiles(reverted)...)
 
-	// An `init` the cut interrupted is run again, as a user does after a
-	// cut in the middle of the command they typed; then the card must
-	// work. (Without it, a kill after the marker write leaves the files
-	// not yet adopted as foreign: every sync exits 1 until init runs.)
-	if w.initScenario() && (killed || !fileExists(filepath.Join(w.target, ".romsyncd", "marker"))) {
+	// An `init` the cut interrupted is run again as the scenario says:
+	// always (a user types the interrupted command again), or only when
+	// the cut came before the marker (a card without a marker is refused,
+	// rightly: it was never adopted).
+	markerless := !fileExists(filepath.Join(w.target, ".romsyncd", "marker"))
+	if reinit == reinitAlways && killed || reinit == reinitMarkerless && markerless {
 		st.reinit++
 		if r := w.run(time.Minute, "init", "--profile", "card"); r.code != 0 {
 			problems = append(problems, fmt.Sprintf("romsyncd init, run again after the cut: %v: %s", r.exit, whyNot(r)))
@@ -341,12 +376,6 @@ func (w *world) afterCut(st *powerStats, reverted []powerfs.Reverted, killed boo
 		problems = append(problems, fmt.Sprintf("the second sync did not find the card converged: copied %d, replaced %d, renamed %d, deleted %d", rep.Copied, rep.Replaced, rep.Renamed, rep.Deleted))
 	}
 	return problems
-}
-
-// initScenario reports whether the config's profile was last adopted with
-// init: only then is a missing marker after the cut re-created with init.
-func (w *world) initScenario() bool {
-	return strings.Contains(w.t.Name(), "/init/")
 }
 
 // checkOwnFiles checks romsyncd's files on the card after a cut: every one
