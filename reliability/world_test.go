@@ -25,6 +25,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/romsyncd/romsyncd/internal/powerfs"
 	"github.com/romsyncd/romsyncd/internal/testfs"
 	"github.com/romsyncd/romsyncd/status"
 )
@@ -289,11 +290,14 @@ type targetKind int
 const (
 	tmpfsTarget targetKind = iota
 	exfatTarget
+	// powerTarget: a tmpfs served through internal/powerfs, which loses
+	// what was not fsynced on a simulated power cut (world.power).
+	powerTarget
 )
 
 type worldOpts struct {
 	target     targetKind
-	targetSize string // default 768m (tmpfs) or 384M (exFAT)
+	targetSize string // default 768m (tmpfs, powerfs) or 384M (exFAT)
 	libSize    string // the library tmpfs; default 1g
 	// bindLibrary makes the library a bind mount of a folder on the library
 	// tmpfs, so that a test can unmount it the way a NAS goes away.
@@ -327,6 +331,7 @@ type world struct {
 	tolerateKnown bool
 
 	nameN int // file name counter
+	power *powerfs.FS // powerTarget: the layer that cuts the power
 }
 
 type userEntry struct {
@@ -369,6 +374,12 @@ func newWorld(t *testing.T, rng *rand.Rand, opts worldOpts) *world {
 			opts.targetSize = "384M"
 		}
 		w.mnt = testfs.ExFAT(t, opts.targetSize)
+	case powerTarget:
+		if opts.targetSize == "" {
+			opts.targetSize = "768m"
+		}
+		w.power = powerfs.Mount(t, testfs.Tmpfs(t, opts.targetSize), powerfs.Options{})
+		w.mnt = w.power.Dir()
 	default:
 		if opts.targetSize == "" {
 			opts.targetSize = "768m"
