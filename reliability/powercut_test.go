@@ -127,10 +127,6 @@ var powerScenarios = []powerScenario{
 	},
 	{
 		name: "delete",
-		bug: map[cutKind]string{
-			cutMidPass:   "the manifest writes after a delete are not durable: 0-byte manifests, the next sync exits 3 (7 of 24 cuts with the CI seed)",
-			cutAfterPass: "the manifest writes after a delete are not durable: 0-byte manifests after a pass that exited 0, the next sync exits 3 (24 of 24 cuts with the CI seed)",
-		},
 		prepare: func(w *world) ([]string, int64) {
 			w.topUp()
 			var did []string
@@ -147,10 +143,6 @@ var powerScenarios = []powerScenario{
 	},
 	{
 		name: "rename",
-		bug: map[cutKind]string{
-			cutMidPass:   "the manifest writes after a replayed rename are not durable: 0-byte manifests, the next sync exits 3 (6 of 24 cuts with the CI seed)",
-			cutAfterPass: "the manifest writes after a replayed rename are not durable: 0-byte manifests after a pass that exited 0, the next sync exits 3 (24 of 24 cuts with the CI seed)",
-		},
 		prepare: func(w *world) ([]string, int64) {
 			var did []string
 			for range 1 + w.rng.IntN(2) {
@@ -167,10 +159,6 @@ var powerScenarios = []powerScenario{
 	},
 	{
 		name: "nested-folder",
-		bug: map[cutKind]string{
-			cutMidPass:   "the manifests of a new nested folder are written without an fsync: 0 bytes, the next sync exits 3 (7 to 9 of 24 cuts with the CI seed: timing varies)",
-			cutAfterPass: "the manifests of a new nested folder are written without an fsync: 0 bytes after a pass that exited 0, the next sync exits 3 (24 of 24 cuts with the CI seed)",
-		},
 		prepare: func(w *world) ([]string, int64) {
 			w.trimNested()
 			d := powerSpec.folders[w.rng.IntN(len(powerSpec.folders))] + fmt.Sprintf("/Translations %d/Hacks", w.nameN)
@@ -197,9 +185,6 @@ var powerScenarios = []powerScenario{
 		args:    []string{"init", "--profile", "card"},
 		kinds:   []cutKind{cutMidPass},
 		reinit:  reinitMarkerless,
-		bug: map[cutKind]string{
-			cutMidPass: "an init cut after its marker write leaves the files it had not yet adopted as foreign: every sync exits 1 (\"a file romsyncd did not install is in the way\") until init runs again (13 of 24 cuts with the CI seed; no data is lost: kill -9 alone does it too)",
-		},
 	},
 }
 

@@ -76,7 +76,7 @@ func TestInitKilledAfterItsMarkerIsFinishedByTheNextPass(t *testing.T) {
 	require.NoError(t, os.MkdirAll(meta, 0o755))
 	// What a killed init leaves: the adoption noted, the marker written,
 	// no manifest yet.
-	require.NoError(t, os.WriteFile(filepath.Join(meta, "adopting"), []byte("test\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(meta, "adopting"), []byte(`{"profile":"test"}`), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(meta, cardstate.MarkerName), []byte(`{"profile":"test","id":"0123456789abcdef","created":"2026-01-01T00:00:00Z"}`), 0o644))
 
 	r := e.mustPass(t)

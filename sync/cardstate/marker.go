@@ -43,7 +43,7 @@ func (t *State) openMarker(opts OpenOptions) error {
 	case errors.Is(err, fs.ErrNotExist) && opts.Adopt && !opts.DryRun:
 		// The adoption is recorded before the marker: a run killed before
 		// it ends leaves files a later pass must adopt, not call foreign.
-		if err := t.noteAdopting(); err != nil {
+		if err := t.noteAdopting(opts.Profile); err != nil {
 			return err
 		}
 		if err := t.writeMarker(opts.Profile); err != nil {
@@ -157,11 +157,14 @@ func (t *State) Offline() error {
 // recorded. A pass that finds it finishes the adoption.
 const adoptingName = "adopting"
 
-func (t *State) noteAdopting() error {
+func (t *State) noteAdopting(profile string) error {
 	if err := os.MkdirAll(t.meta, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", t.meta, err)
 	}
-	if err := WriteFileAtomic(filepath.Join(t.meta, adoptingName), []byte(t.marker.Profile+"\n"), true); err != nil {
+	data, _ := json.Marshal(struct {
+		Profile string `json:"profile"`
+	}{profile})
+	if err := WriteFileAtomic(filepath.Join(t.meta, adoptingName), data, true); err != nil {
 		return fmt.Errorf("record adoption: %w", err)
 	}
 	t.adopting = true

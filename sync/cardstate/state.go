@@ -102,7 +102,7 @@ func Open(root string, opts OpenOptions) (*State, error) {
 	if err := t.takeLock(); err != nil {
 		return nil, err
 	}
-	if err := t.checkAdopting(opts.Adopt); err != nil {
+	if err := t.checkAdopting(opts.Adopt, opts.Profile); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -131,12 +131,12 @@ func (t *State) loadManifests(dryRun bool) error {
 
 // checkAdopting notes an adoption this open begins (adopt), or finds one
 // a killed run left unfinished.
-func (t *State) checkAdopting(adopt bool) error {
+func (t *State) checkAdopting(adopt bool, profile string) error {
 	if t.adopting || t.created {
 		return nil
 	}
 	if adopt {
-		return t.noteAdopting()
+		return t.noteAdopting(profile)
 	}
 	_, err := os.Stat(filepath.Join(t.meta, adoptingName))
 	switch {
