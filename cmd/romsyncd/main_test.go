@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/romsyncd/romsyncd/targetfs"
 )
 
 // TestMain makes this test binary double as the romsyncd command (the
@@ -18,10 +20,18 @@ import (
 // scripts exec "romsyncd" from $PATH.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "romsyncd" {
+		if roots := os.Getenv(cardRootsEnv); roots != "" {
+			targetfs.CardMountRoots = filepath.SplitList(roots)
+		}
 		main() // exits with romsyncd's exit code
 	}
 	os.Exit(runTests(m))
 }
+
+// cardRootsEnv, in the environment of a run of the test binary as
+// romsyncd, replaces targetfs.CardMountRoots (a list like $PATH): tests make
+// their own "/media" to mount cards under.
+const cardRootsEnv = "ROMSYNCD_TEST_CARD_MOUNT_ROOTS"
 
 func runTests(m *testing.M) int {
 	exe, err := os.Executable()
@@ -69,6 +79,12 @@ type result struct {
 // dir, and returns its exit code and output.
 func romsyncd(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return romsyncdEnv(t, dir, nil, args...)
+}
+
+// romsyncdEnv is romsyncd with env added to the confined environment.
+func romsyncdEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	if _, err := os.Stat(systemSocket); err == nil {
 		t.Fatalf("a romsyncd daemon listens on %s: stop it first, `romsyncd sync` would ask it to run the tests' passes", systemSocket)
 	}
@@ -76,7 +92,7 @@ func romsyncd(t *testing.T, dir string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "romsyncd", args...)
 	cmd.Dir = dir
-	cmd.Env = baseEnv(dir)
+	cmd.Env = append(baseEnv(dir), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
