@@ -67,6 +67,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
+	srv.SetConfig(opts.ConfigPath)
 	if cfg.MetricsListen != "" {
 		d.metrics = metrics.New()
 	}
