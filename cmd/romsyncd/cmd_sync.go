@@ -40,6 +40,7 @@ func newSyncCmd(g *globalFlags) *cobra.Command {
 	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "print the plan (copy/replace/delete/conflict per path) and change nothing; exit 1 when it is not empty")
 	c.Flags().BoolVar(&f.json, "json", false, "print one JSON object per profile")
 	c.Flags().BoolVar(&f.local, "no-daemon", false, "run the pass here even when a romsyncd daemon is running")
+	_ = c.RegisterFlagCompletionFunc("profile", completeProfiles(g))
 	return c
 }
 
