@@ -204,6 +204,9 @@ func (r *runner) run(ctx context.Context) {
 			})
 			break
 		}
+		if reason := "source offline: " + err.Error(); reason != r.status().Offline {
+			r.log.Warn("profile paused", "err", reason) // once per reason: why the profile is idle
+		}
 		r.offline("source offline: " + err.Error())
 		readyOnce()
 		if !sleep(ctx, r.retry) {
