@@ -182,7 +182,7 @@ func checkCreatable(root string, unmounted func(string) (string, bool, error)) e
 	// Never create a card's mount point, nor anything on the disk that holds
 	// the mount points (decided from the mount table: targetfs).
 	if err := targetfs.CheckCreatable(root); err != nil {
-		return fmt.Errorf("target %s: %w: %w; insert or mount the card first", root, ErrTargetOffline, err)
+		return fmt.Errorf("target %s: %w: %w; insert or mount the card first (a folder that is no card: create it yourself, then run `romsyncd init`)", root, ErrTargetOffline, err)
 	}
 	return nil
 }
