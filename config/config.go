@@ -358,8 +358,18 @@ func parse(file, dir string, data []byte, environ []string) (cfg *Config, err er
 	if cfg.StateDir != "" {
 		cfg.StateDir = resolve(dir, cfg.StateDir)
 	}
+	cfg.addProfiles(rawProfiles, pos, dir, add)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// addProfiles validates the raw profiles and appends the valid ones to c,
+// reporting each problem with add at its line.
+func (c *Config) addProfiles(rawProfiles []map[string]any, pos positions, dir string, add func(line int, key, format string, args ...any)) {
 	seen := map[string]int{}
-	var at []profilePos // of cfg.Profiles
+	var at []profilePos // of c.Profiles
 	for i, m := range rawProfiles {
 		pp := pos.profile(i)
 		key := fmt.Sprintf("profiles[%d]", i)
@@ -394,23 +404,19 @@ func parse(file, dir string, data []byte, environ []string) (cfg *Config, err er
 			continue
 		}
 		seen[p.Name] = i
-		cfg.Profiles = append(cfg.Profiles, p)
+		c.Profiles = append(c.Profiles, p)
 		at = append(at, pp)
 	}
 	// Two profiles writing the same target root would fight over it.
-	for i := range cfg.Profiles {
-		for j := i + 1; j < len(cfg.Profiles); j++ {
-			a, b := cfg.Profiles[i], cfg.Profiles[j]
+	for i := range c.Profiles {
+		for j := i + 1; j < len(c.Profiles); j++ {
+			a, b := c.Profiles[i], c.Profiles[j]
 			if a.Target == b.Target || within(a.Target, b.Target) || within(b.Target, a.Target) {
 				add(at[j].lineOf("target"), fmt.Sprintf("profiles[%d] (%s).target", at[j].index, b.Name),
 					"%s overlaps the target of profile %s (%s)", b.Target, a.Name, a.Target)
 			}
 		}
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 // positions are the lines of a configuration file's keys, read from its
