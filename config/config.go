@@ -17,7 +17,6 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 )
 
 // Mode says whether a profile mirrors deletions.
@@ -125,65 +124,6 @@ func (c *Config) Profile(name string) (*Profile, bool) {
 		}
 	}
 	return nil, false
-}
-
-// Error is a configuration problem: the file, the line (0 when unknown),
-// the key and what is wrong.
-type Error struct {
-	File string
-	Line int
-	Key  string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "config %s: ", e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Errors is every problem found in one configuration file, in file order
-// (problems without a line last); Load returns it when there are several,
-// one per line of its Error. errors.As finds each *Error in it.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap returns the problems, for errors.Is and errors.As.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
-// err returns nil, the one problem, or all of them sorted by line.
-func (es Errors) err() error {
-	switch len(es) {
-	case 0:
-		return nil
-	case 1:
-		return es[0]
-	}
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i].Line, es[j].Line
-		return a != 0 && (b == 0 || a < b)
-	})
-	return es
 }
 
 // ErrNotFound is returned by DefaultPath when no configuration file exists.
@@ -417,95 +357,6 @@ func (c *Config) addProfiles(rawProfiles []map[string]any, pos positions, dir st
 			}
 		}
 	}
-}
-
-// positions are the lines of a configuration file's keys, read from its
-// YAML node tree: viper keeps none.
-type positions struct {
-	top      map[string]int // top-level key (lower case) -> line
-	topOrder []string       // top-level keys in file order
-	profiles []profilePos
-}
-
-// profilePos is where one item of profiles is, and its keys.
-type profilePos struct {
-	index int
-	line  int
-	keys  map[string]int // key (lower case) -> line
-	order []string       // keys in file order
-}
-
-func (p profilePos) lineOf(key string) int {
-	base, _, _ := strings.Cut(key, "[")
-	if l, ok := p.keys[base]; ok {
-		return l
-	}
-	return p.line
-}
-
-// unknown returns the keys of m that are not profile keys, in file order
-// (any the file does not list, sorted, after them).
-func (p profilePos) unknown(m map[string]any) []string {
-	var out []string
-	listed := map[string]bool{}
-	for _, k := range p.order {
-		listed[k] = true
-		if _, ok := m[k]; ok && !profileKeys[k] {
-			out = append(out, k)
-		}
-	}
-	var rest []string
-	for k := range m {
-		if !profileKeys[k] && !listed[k] {
-			rest = append(rest, k)
-		}
-	}
-	sort.Strings(rest)
-	return append(out, rest...)
-}
-
-func (ps positions) profile(i int) profilePos {
-	if i < len(ps.profiles) {
-		return ps.profiles[i]
-	}
-	return profilePos{index: i, keys: map[string]int{}}
-}
-
-// positionsOf reads the key lines of data; a file YAML cannot parse has none
-// (the parse error names its line).
-func positionsOf(data []byte) positions {
-	ps := positions{top: map[string]int{}}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return ps
-	}
-	root := doc.Content[0]
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		name := strings.ToLower(k.Value)
-		if _, dup := ps.top[name]; !dup {
-			ps.topOrder = append(ps.topOrder, name)
-		}
-		ps.top[name] = k.Line
-		if name != "profiles" || v.Kind != yaml.SequenceNode {
-			continue
-		}
-		for j, item := range v.Content {
-			pp := profilePos{index: j, line: item.Line, keys: map[string]int{}}
-			if item.Kind == yaml.MappingNode {
-				for n := 0; n+1 < len(item.Content); n += 2 {
-					pk := item.Content[n]
-					key := strings.ToLower(pk.Value)
-					if _, dup := pp.keys[key]; !dup {
-						pp.order = append(pp.order, key)
-					}
-					pp.keys[key] = pk.Line
-				}
-			}
-			ps.profiles = append(ps.profiles, pp)
-		}
-	}
-	return ps
 }
 
 type keyErr struct{ key, msg string }
