@@ -84,12 +84,15 @@ func TestAbsentCardTargetIsNeverCreated(t *testing.T) {
 	}
 }
 
-// TestMountedCardTargetIsCreated: on a card that is mounted (a tmpfs at a
+// TestMountedCardTargetIsCreated: on a card that is mounted (exFAT at a
 // /media/USER/LABEL-like path), a missing target folder is created on the
 // first pass.
 func TestMountedCardTargetIsCreated(t *testing.T) {
 	root := fakeMedia(t)
-	card := testfs.TmpfsAt(t, filepath.Join(root, "media", "user", "KNULLI"), "4m")
+	card := testfs.ExFATAt(t, filepath.Join(root, "media", "user", "KNULLI"), "32M")
+	m, err := targetfs.MountOf(card)
+	require.NoError(t, err)
+	require.Equal(t, "fuseblk", m.FSType, "the card is exFAT (exfat-fuse)")
 	src := filepath.Join(t.TempDir(), "library")
 	writeTree(t, src, map[string]string{"gb/a.gb": "a"})
 	opts := Options{Profile: "test", Source: src, Target: filepath.Join(card, "roms"),

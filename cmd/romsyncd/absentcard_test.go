@@ -82,8 +82,8 @@ func TestSyncAndInitNeverCreateAnAbsentCardsMountPoint(t *testing.T) {
 		m.checkNothingCreated(t)
 	}
 
-	// The card is inserted: init adopts it, sync fills it.
-	card := testfs.TmpfsAt(t, filepath.Join(m.media, "user", "KNULLI"), "4m")
+	// The card (exFAT) is inserted: init adopts it, sync fills it.
+	card := testfs.ExFATAt(t, filepath.Join(m.media, "user", "KNULLI"), "32M")
 	if err := os.Mkdir(filepath.Join(card, "roms"), 0o755); err != nil {
 		t.Fatal(err)
 	}
