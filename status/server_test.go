@@ -421,14 +421,15 @@ func TestDefaultSocket(t *testing.T) {
 			"/run/user/1000/romsyncd/romsyncd.sock", []string{"/run/user/1000/romsyncd/romsyncd.sock"}},
 		{"desktop session", "", "/run/user/1000", 1000, "/run/user/1000/romsyncd/romsyncd.sock",
 			[]string{"/run/user/1000/romsyncd/romsyncd.sock", sys}},
-		{"user without a session", "", "", 1000, "/run/user/1000/romsyncd/romsyncd.sock",
-			[]string{"/run/user/1000/romsyncd/romsyncd.sock", sys}},
+		{"user without a session or /run/user/UID", "", "", 4242, "/home/x/.cache/romsyncd/romsyncd.sock",
+			[]string{"/home/x/.cache/romsyncd/romsyncd.sock", sys}},
 		{"root in a desktop session", "", "/run/user/0", 0, sys, []string{sys}},
 		{"root bare", "", "", 0, sys, []string{sys}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("RUNTIME_DIRECTORY", tc.runtime)
 			t.Setenv("XDG_RUNTIME_DIR", tc.xdg)
+			t.Setenv("XDG_CACHE_HOME", "/home/x/.cache")
 			if got := status.DefaultSocketFor(tc.euid); got != tc.want {
 				t.Errorf("DefaultSocket() = %q, want %q", got, tc.want)
 			}

@@ -61,9 +61,10 @@ var ErrNoDaemon = errors.New("no romsyncd daemon is running")
 // DefaultSocket returns the control socket's path: in $RUNTIME_DIRECTORY
 // (set by systemd's RuntimeDirectory=, for the system and the user unit
 // alike); else, for root, /run/romsyncd/romsyncd.sock (the system service's);
-// else $XDG_RUNTIME_DIR/romsyncd/romsyncd.sock, or
-// /run/user/UID/romsyncd/romsyncd.sock without $XDG_RUNTIME_DIR. A normal
-// user's daemon and `romsyncd sync` so never meet a root-owned /run/romsyncd.
+// else $XDG_RUNTIME_DIR/romsyncd/romsyncd.sock; without $XDG_RUNTIME_DIR,
+// /run/user/UID/romsyncd/romsyncd.sock when /run/user/UID exists, else
+// ~/.cache/romsyncd/romsyncd.sock ($XDG_CACHE_HOME). A normal user's daemon
+// and `romsyncd sync` so never meet a root-owned /run/romsyncd.
 func DefaultSocket() string {
 	return defaultSocket(os.Geteuid())
 }
@@ -78,7 +79,20 @@ func defaultSocket(euid int) string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "romsyncd", SocketName)
 	}
-	return filepath.Join("/run/user", strconv.Itoa(euid), "romsyncd", SocketName)
+	// No session variables (su, cron): the runtime directory logind made,
+	// else a folder of the user's own.
+	if d := filepath.Join("/run/user", strconv.Itoa(euid)); isDir(d) {
+		return filepath.Join(d, "romsyncd", SocketName)
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "romsyncd", SocketName)
+	}
+	return filepath.Join(os.TempDir(), "romsyncd-"+strconv.Itoa(euid), SocketName)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // runtimeDirectory is the first folder of $RUNTIME_DIRECTORY ("" when
