@@ -127,20 +127,6 @@ func (c *Config) Profile(name string) (*Profile, bool) {
 	return nil, false
 }
 
-// Error is a configuration problem: the file, the key and what is wrong.
-type Error struct {
-	File string
-	Key  string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Key == "" {
-		return fmt.Sprintf("config %s: %s", e.File, e.Msg)
-	}
-	return fmt.Sprintf("config %s: %s: %s", e.File, e.Key, e.Msg)
-}
-
 // ErrNotFound is returned by DefaultPath when no configuration file exists.
 var ErrNotFound = errors.New("no configuration file found")
 
@@ -243,8 +229,13 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// parse is Load without the file system, for tests and fuzzing.
+// parse is Load without the file system, for tests and fuzzing. It reports
+// every problem it finds (see Errors), each with its line.
 func parse(file, dir string, data []byte, environ []string) (cfg *Config, err error) {
+	var errs Errors
+	add := func(line int, key, format string, args ...any) {
+		errs = append(errs, &Error{File: file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
 	fail := func(key, format string, args ...any) error {
 		return &Error{File: file, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -255,6 +246,18 @@ func parse(file, dir string, data []byte, environ []string) (cfg *Config, err er
 			cfg, err = nil, fail("", "cannot parse: %v", r)
 		}
 	}()
+	// A tab in the indentation makes YAML report some other line, or a
+	// riddle: say what and where.
+	for n, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") && strings.TrimSpace(line) != "" {
+			add(n+1, "", "tabs are not allowed in YAML indentation; indent with spaces")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs.err()
+	}
+	pos := positionsOf(data)
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(strings.NewReader(string(data))); err != nil {
@@ -264,21 +267,20 @@ func parse(file, dir string, data []byte, environ []string) (cfg *Config, err er
 	for _, k := range []string{"state_dir", "socket", "log_level", "metrics_listen", "metrics_allow_remote"} {
 		_ = v.BindEnv(k)
 	}
-	for _, k := range v.AllKeys() {
-		top := strings.SplitN(k, ".", 2)[0]
-		if !topKeys[top] {
-			return nil, fail(top, "unknown key (valid: %s)", keyList(topKeys))
+	for _, k := range pos.topOrder {
+		if !topKeys[k] {
+			add(pos.top[k], k, "unknown key (valid: %s)", keyList(topKeys))
 		}
 	}
-	rawProfiles, err := profileMaps(v.Get("profiles"))
-	if err != nil {
-		return nil, fail("profiles", "%v", err)
-	}
-	if len(rawProfiles) == 0 {
-		return nil, fail("profiles", "no profiles defined")
+	rawProfiles, perr := profileMaps(v.Get("profiles"))
+	switch {
+	case perr != nil:
+		add(pos.top["profiles"], "profiles", "%v", perr)
+	case len(rawProfiles) == 0:
+		add(pos.top["profiles"], "profiles", "no profiles defined")
 	}
 	if err := applyProfileEnv(rawProfiles, environ); err != nil {
-		return nil, fail("", "%v", err)
+		add(0, "", "%v", err)
 	}
 
 	cfg = &Config{
@@ -292,60 +294,79 @@ func parse(file, dir string, data []byte, environ []string) (cfg *Config, err er
 	switch strings.ToLower(cfg.LogLevel) {
 	case "", "debug", "info", "warn", "error":
 	default:
-		return nil, fail("log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
+		add(pos.top["log_level"], "log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
 	}
 	if cfg.StateDir != "" {
 		cfg.StateDir = resolve(dir, cfg.StateDir)
 	}
+	cfg.addProfiles(rawProfiles, pos, dir, add)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// addProfiles validates the raw profiles and appends the valid ones to c,
+// reporting each problem with add at its line.
+func (c *Config) addProfiles(rawProfiles []map[string]any, pos positions, dir string, add func(line int, key, format string, args ...any)) {
 	seen := map[string]int{}
+	var at []profilePos // of c.Profiles
 	for i, m := range rawProfiles {
+		pp := pos.profile(i)
 		key := fmt.Sprintf("profiles[%d]", i)
 		if n, ok := m["name"].(string); ok && n != "" {
 			key = fmt.Sprintf("profiles[%d] (%s)", i, n)
 		}
-		for k := range m {
-			if !profileKeys[k] {
-				return nil, fail(key+"."+k, "unknown key (valid: %s)", keyList(profileKeys))
-			}
+		for _, k := range pp.unknown(m) {
+			add(pp.lineOf(k), key+"."+k, "unknown key (valid: %s)", keyList(profileKeys))
+			delete(m, k)
 		}
 		var rp rawProfile
 		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 			Result: &rp, WeaklyTypedInput: true, ErrorUnused: true,
 		})
 		if err != nil {
-			return nil, fail(key, "%v", err)
+			add(pp.line, key, "%v", err)
+			continue
 		}
 		if err := dec.Decode(m); err != nil {
-			return nil, fail(key, "%s", oneLine(err.Error()))
+			add(pp.line, key, "%s", oneLine(err.Error()))
+			continue
 		}
-		p, kerr := profile(rp, dir)
-		if kerr != nil {
-			return nil, fail(key+"."+kerr.key, "%s", kerr.msg)
+		p, kerrs := profile(rp, dir)
+		for _, ke := range kerrs {
+			add(pp.lineOf(ke.key), key+"."+ke.key, "%s", ke.msg)
+		}
+		if len(kerrs) > 0 {
+			continue
 		}
 		if j, dup := seen[p.Name]; dup {
-			return nil, fail(key+".name", "duplicate profile name %q (also profiles[%d])", p.Name, j)
+			add(pp.lineOf("name"), key+".name", "duplicate profile name %q (also profiles[%d])", p.Name, j)
+			continue
 		}
 		seen[p.Name] = i
-		cfg.Profiles = append(cfg.Profiles, p)
+		c.Profiles = append(c.Profiles, p)
+		at = append(at, pp)
 	}
 	// Two profiles writing the same target root would fight over it.
-	for i := range cfg.Profiles {
-		for j := i + 1; j < len(cfg.Profiles); j++ {
-			a, b := cfg.Profiles[i], cfg.Profiles[j]
+	for i := range c.Profiles {
+		for j := i + 1; j < len(c.Profiles); j++ {
+			a, b := c.Profiles[i], c.Profiles[j]
 			if a.Target == b.Target || within(a.Target, b.Target) || within(b.Target, a.Target) {
-				return nil, fail(fmt.Sprintf("profiles[%d] (%s).target", j, b.Name),
+				add(at[j].lineOf("target"), fmt.Sprintf("profiles[%d] (%s).target", at[j].index, b.Name),
 					"%s overlaps the target of profile %s (%s)", b.Target, a.Name, a.Target)
 			}
 		}
 	}
-	return cfg, nil
 }
 
 type keyErr struct{ key, msg string }
 
-func profile(rp rawProfile, dir string) (Profile, *keyErr) {
-	bad := func(key, format string, args ...any) *keyErr {
-		return &keyErr{key: key, msg: fmt.Sprintf(format, args...)}
+// profile resolves and validates one profile, returning every problem.
+func profile(rp rawProfile, dir string) (Profile, []keyErr) {
+	var errs []keyErr
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, keyErr{key: key, msg: fmt.Sprintf(format, args...)})
 	}
 	p := Profile{
 		Name: rp.Name, Mode: Mode(rp.Mode), Include: rp.Include, Exclude: rp.Exclude,
@@ -355,55 +376,36 @@ func profile(rp rawProfile, dir string) (Profile, *keyErr) {
 		Debounce: DefaultDebounce, MaxDelay: DefaultMaxDelay,
 		PollInterval: DefaultPollInterval, Rescan: DefaultRescan,
 	}
-	if p.Name == "" {
-		return p, bad("name", "required")
-	}
-	if !nameRE.MatchString(p.Name) {
-		return p, bad("name", "%q may only contain a-z, 0-9, '_' and '-'", p.Name)
-	}
-	if strings.TrimSpace(rp.Source) == "" {
-		return p, bad("source", "required (the library folder)")
-	}
-	if strings.TrimSpace(rp.Target) == "" {
-		return p, bad("target", "required (the folder on the card)")
-	}
-	p.Source = resolve(dir, rp.Source)
-	p.Target = resolve(dir, rp.Target)
 	switch {
-	case p.Source == p.Target:
-		return p, bad("target", "%s is the source itself", p.Target)
-	case within(p.Target, p.Source):
-		return p, bad("target", "%s lies inside the source %s", p.Target, p.Source)
-	case within(p.Source, p.Target):
-		return p, bad("target", "%s contains the source %s (the target must not be the source's parent)", p.Target, p.Source)
-	case p.Target == "/":
-		return p, bad("target", "refusing the root directory as a target")
+	case p.Name == "":
+		bad("name", "required")
+	case !nameRE.MatchString(p.Name):
+		bad("name", "%q may only contain a-z, 0-9, '_' and '-'", p.Name)
 	}
-	if home, err := os.UserHomeDir(); err == nil && filepath.Clean(home) == p.Target {
-		return p, bad("target", "refusing the home directory %s as a target", p.Target)
-	}
+	p.checkPaths(rp, dir, bad)
 	switch p.Mode {
 	case "":
 		p.Mode = ModeMirror
 	case ModeMirror, ModeUpdate:
 	default:
-		return p, bad("mode", "%q is not mirror or update", rp.Mode)
+		bad("mode", "%q is not mirror or update", rp.Mode)
 	}
 	for i, g := range p.Include {
 		if _, err := path.Match(g, ""); err != nil || g == "" {
-			return p, bad(fmt.Sprintf("include[%d]", i), "%q is not a valid glob", g)
+			bad(fmt.Sprintf("include[%d]", i), "%q is not a valid glob", g)
 		}
 	}
 	for i, g := range p.Exclude {
 		if _, err := path.Match(g, ""); err != nil || g == "" {
-			return p, bad(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob", g)
+			bad(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob", g)
 		}
 	}
 	if rp.Workers != nil {
 		if *rp.Workers < 1 || *rp.Workers > 64 {
-			return p, bad("workers", "%d is not between 1 and 64", *rp.Workers)
+			bad("workers", "%d is not between 1 and 64", *rp.Workers)
+		} else {
+			p.Workers = *rp.Workers
 		}
-		p.Workers = *rp.Workers
 	}
 	if rp.Verify != nil {
 		p.Verify = *rp.Verify
@@ -412,22 +414,22 @@ func profile(rp rawProfile, dir string) (Profile, *keyErr) {
 	if rp.MaxDelete != nil {
 		md = *rp.MaxDelete
 	}
-	l, err := ParseLimit(md)
-	if err != nil {
-		return p, bad("max_delete", "%v", err)
+	if l, err := ParseLimit(md); err != nil {
+		bad("max_delete", "%v", err)
+	} else {
+		p.MaxDelete = l
 	}
-	p.MaxDelete = l
 	switch p.Unknown {
 	case "":
 		p.Unknown = "keep"
 	case "keep", "skip":
 	default:
-		return p, bad("unknown", "%q is not keep or skip", rp.Unknown)
+		bad("unknown", "%q is not keep or skip", rp.Unknown)
 	}
 	if rp.Watch != "" {
 		m, err := watcher.ParseMode(strings.ToLower(rp.Watch))
 		if err != nil {
-			return p, bad("watch", "%q is not auto, notify or poll", rp.Watch)
+			bad("watch", "%q is not auto, notify or poll", rp.Watch)
 		}
 		p.Watch = m
 	}
@@ -448,18 +450,50 @@ func profile(rp rawProfile, dir string) (Profile, *keyErr) {
 			continue
 		}
 		v, err := parseDuration(*d.raw)
-		if err != nil {
-			return p, bad(d.key, "%v", err)
+		switch {
+		case err != nil:
+			bad(d.key, "%v", err)
+		case v < d.min:
+			bad(d.key, "%s is below the minimum %s", v, d.min)
+		default:
+			*d.dst = v
 		}
-		if v < d.min {
-			return p, bad(d.key, "%s is below the minimum %s", v, d.min)
-		}
-		*d.dst = v
 	}
 	if p.MaxDelay > 0 && p.MaxDelay < p.Debounce {
-		return p, bad("max_delay", "%s is shorter than debounce %s", p.MaxDelay, p.Debounce)
+		bad("max_delay", "%s is shorter than debounce %s", p.MaxDelay, p.Debounce)
 	}
-	return p, nil
+	return p, errs
+}
+
+// checkPaths resolves source and target against dir and refuses a pair
+// that would copy a folder into itself or onto the root or home folder.
+func (p *Profile) checkPaths(rp rawProfile, dir string, bad func(key, format string, args ...any)) {
+	haveSource, haveTarget := strings.TrimSpace(rp.Source) != "", strings.TrimSpace(rp.Target) != ""
+	if !haveSource {
+		bad("source", "required (the library folder)")
+	}
+	if !haveTarget {
+		bad("target", "required (the folder on the card)")
+	}
+	if !haveSource || !haveTarget {
+		return
+	}
+	p.Source = resolve(dir, rp.Source)
+	p.Target = resolve(dir, rp.Target)
+	switch {
+	case p.Source == p.Target:
+		bad("target", "%s is the source itself", p.Target)
+	case within(p.Target, p.Source):
+		bad("target", "%s lies inside the source %s", p.Target, p.Source)
+	case within(p.Source, p.Target):
+		bad("target", "%s contains the source %s (the target must not be the source's parent)", p.Target, p.Source)
+	case p.Target == "/":
+		bad("target", "refusing the root directory as a target")
+	default:
+		if home, err := os.UserHomeDir(); err == nil && filepath.Clean(home) == p.Target {
+			bad("target", "refusing the home directory %s as a target", p.Target)
+		}
+	}
 }
 
 func parseDuration(s string) (time.Duration, error) {

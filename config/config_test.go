@@ -56,7 +56,7 @@ func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown top key", "profile: []", `profile: unknown key`},
+		{"unknown top key", "profile: []\nprofiles: [{name: a, source: /s, target: /t}]", `line 1: profile: unknown key`},
 		{"unknown profile key", "profiles: [{name: a, source: /s, target: /t, verfy: true}]", `profiles[0] (a).verfy: unknown key`},
 		{"no profiles", "log_level: info", `profiles: no profiles defined`},
 		{"missing source", "profiles: [{name: a, target: /t}]", `profiles[0] (a).source: required`},

@@ -68,6 +68,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
+	srv.SetConfig(cfg.File)
 	if cfg.MetricsListen != "" {
 		d.metrics = metrics.New()
 	}

@@ -104,6 +104,7 @@ func (r *runner) run(ctx context.Context) {
 // startWatcher sets the watches on the library, trying again while it is
 // offline. It returns false when ctx ends first.
 func (r *runner) startWatcher(ctx, wctx context.Context, wg *stdsync.WaitGroup, ready func()) bool {
+	last := ""
 	for {
 		w, err := r.newWatcher()
 		if err == nil {
@@ -116,6 +117,10 @@ func (r *runner) startWatcher(ctx, wctx context.Context, wg *stdsync.WaitGroup, 
 			break
 		}
 		err = fmt.Errorf("source %s: %w: %v", r.profile.Source, outcome.ErrSourceOffline, err)
+		if err.Error() != last {
+			r.log.Warn("profile paused", "err", err) // once per reason: why the profile is idle
+			last = err.Error()
+		}
 		r.setState(func(st *runState) { *st = runState{phase: phasePaused, reason: err.Error(), err: err} })
 		ready()
 		if !sleep(ctx, r.retry) {

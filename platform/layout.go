@@ -19,8 +19,10 @@ var (
 type Unknown int
 
 const (
-	UnknownKeep Unknown = iota // mirror it under its own name
-	UnknownSkip                // leave it out
+	// UnknownKeep mirrors it under its own name; so is a known platform
+	// that the layout has no folder for (PS2 on Onion).
+	UnknownKeep Unknown = iota
+	UnknownSkip         // leave both out
 )
 
 // Options select and adjust a device layout.
@@ -163,7 +165,8 @@ func (l *Layout) Name() string { return l.name }
 // stands for ("" when unknown). ok=false means "skip this folder", and reason
 // says why: the folder is not a single valid name, its platform is not in
 // Only, it is unknown and Only is set or the policy is UnknownSkip, or its
-// platform has no folder on this layout and no override.
+// platform has no folder on this layout and no override and the policy is
+// UnknownSkip (UnknownKeep keeps it under its library name).
 func (l *Layout) Map(libraryFolder string) (target string, platformID string, ok bool, reason string) {
 	if libraryFolder == "" || libraryFolder == "." || libraryFolder == ".." ||
 		strings.ContainsAny(libraryFolder, "/\x00") {
@@ -186,10 +189,13 @@ func (l *Layout) Map(libraryFolder string) (target string, platformID string, ok
 	if t, ok := l.targets[i]; ok {
 		return t, p.ID, true, ""
 	}
-	if l.name == "" {
+	// A platform the layout has no folder for is unknown to the device:
+	// UnknownKeep keeps it under its library name, as for a folder no
+	// platform matches (the device may still read it, or the user moves it).
+	if l.name == "" || l.unknown == UnknownKeep {
 		return libraryFolder, p.ID, true, ""
 	}
-	return "", p.ID, false, fmt.Sprintf("no %s folder for %s", l.name, p.Name)
+	return "", p.ID, false, fmt.Sprintf("no %s folder for %s (unknown: skip); set platforms: {%s: FOLDER} to choose one", l.name, p.Name, p.ID)
 }
 
 // Table lists the selected platforms that have a folder on this layout (or

@@ -45,7 +45,7 @@ func TestMapLayouts(t *testing.T) {
 			{"SNK - Neo Geo Pocket", "NGP", "ngp", true, ""},
 			{"SNK - Neo Geo Pocket Color", "NGP", "ngpc", true, ""},
 			{"psx", "PS", "psx", true, ""},
-			{"Nintendo - Nintendo 64", "", "n64", false, "no onion folder for Nintendo - Nintendo 64"},
+			{"Nintendo - Nintendo 64", "Nintendo - Nintendo 64", "n64", true, ""}, // unknown: keep
 			{"Holiday Photos", "Holiday Photos", "", true, ""},
 		}},
 		{"mister", []mapCase{
@@ -58,7 +58,7 @@ func TestMapLayouts(t *testing.T) {
 		{"pocket", []mapCase{
 			{"Nintendo - Game Boy Advance", "Assets/gba/common", "gba", true, ""},
 			{"NEC - PC Engine SuperGrafx", "Assets/pce/common", "sgfx", true, ""},
-			{"Sony - PlayStation", "", "psx", false, "no pocket folder for Sony - PlayStation"},
+			{"Sony - PlayStation", "Sony - PlayStation", "psx", true, ""}, // unknown: keep
 		}},
 		{"minui", []mapCase{
 			{"GBA", "Game Boy Advance (GBA)", "gba", true, ""},
@@ -284,4 +284,18 @@ func TestLayoutConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestPlatformWithoutLayoutFolder: a platform the catalog knows but the
+// layout has no folder for (PS2 on Onion) is kept under its library name
+// with unknown: keep, the default, and skipped with unknown: skip, the
+// reason naming the override to set (issue 10, point 6).
+func TestPlatformWithoutLayoutFolder(t *testing.T) {
+	keep := mustLayout(t, Options{Layout: "onion"})
+	checkMap(t, keep, mapCase{"Sony - PlayStation 2", "Sony - PlayStation 2", "ps2", true, ""})
+	skip := mustLayout(t, Options{Layout: "onion", Unknown: UnknownSkip})
+	checkMap(t, skip, mapCase{"Sony - PlayStation 2", "", "ps2", false,
+		"no onion folder for Sony - PlayStation 2 (unknown: skip); set platforms: {ps2: FOLDER} to choose one"})
+	chosen := mustLayout(t, Options{Layout: "onion", Unknown: UnknownSkip, Overrides: map[string]string{"ps2": "PS2"}})
+	checkMap(t, chosen, mapCase{"Sony - PlayStation 2", "PS2", "ps2", true, ""})
 }

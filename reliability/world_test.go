@@ -330,7 +330,7 @@ type world struct {
 	// log lines (randomized scenarios; directed tests stay strict).
 	tolerateKnown bool
 
-	nameN int // file name counter
+	nameN int         // file name counter
 	power *powerfs.FS // powerTarget: the layer that cuts the power
 }
 

@@ -22,6 +22,38 @@ func GetStatus(ctx context.Context, socket string) ([]ProfileStatus, error) {
 	return resp.Profiles, nil
 }
 
+// Daemon is what a running daemon says about itself.
+type Daemon struct {
+	// Config is the file it runs; zero for a daemon that does not say.
+	Config   ConfigFile
+	Profiles []ProfileStatus
+}
+
+// Runs reports whether the daemon runs profile name.
+func (d Daemon) Runs(name string) bool {
+	for _, p := range d.Profiles {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// GetDaemon asks the daemon listening on socket which configuration it runs
+// and its profiles' state. It returns an error wrapping ErrNoDaemon when
+// nothing listens there.
+func GetDaemon(ctx context.Context, socket string) (Daemon, error) {
+	var resp statusResponse
+	if err := call(ctx, socket, http.MethodGet, pathStatus, nil, &resp); err != nil {
+		return Daemon{}, fmt.Errorf("get status from %s: %w", socket, err)
+	}
+	d := Daemon{Profiles: resp.Profiles}
+	if resp.Config != nil {
+		d.Config = *resp.Config
+	}
+	return d, nil
+}
+
 // RequestReconcile asks the daemon listening on socket for a full pass of the
 // named profiles (all when empty) and waits for it; it returns the engine's
 // report per profile. It returns an error wrapping ErrNoDaemon when nothing

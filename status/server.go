@@ -37,6 +37,8 @@ type Server struct {
 	path string
 	ln   *net.UnixListener
 	lock *os.File // flock held for the server's lifetime
+	// config is the file the daemon runs, reported with its status.
+	config ConfigFile
 
 	closeOnce sync.Once
 	closeErr  error
@@ -141,6 +143,11 @@ func removeStale(path string) error {
 	return nil
 }
 
+// SetConfig records the configuration file the daemon runs; the status
+// answer carries it, so that `romsyncd sync --config X` hands its pass only
+// to a daemon running X. Call it before Serve.
+func (s *Server) SetConfig(path string) { s.config = ConfigFileOf(path) }
+
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.path }
 
@@ -172,7 +179,7 @@ func (s *Server) Serve(ctx context.Context, p Provider) error {
 	defer cancel()
 
 	var handlers sync.WaitGroup
-	h := &handler{p: p}
+	h := &handler{p: p, config: s.config}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+pathStatus, h.status)
 	mux.HandleFunc("POST "+pathReconcile, h.reconcile)
@@ -223,6 +230,7 @@ const (
 
 type statusResponse struct {
 	Profiles []ProfileStatus `json:"profiles"`
+	Config   *ConfigFile     `json:"config,omitempty"`
 }
 
 type reconcileRequest struct {
@@ -238,7 +246,8 @@ type errorResponse struct {
 }
 
 type handler struct {
-	p Provider
+	p      Provider
+	config ConfigFile
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -246,7 +255,11 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		st = []ProfileStatus{}
 	}
-	writeJSON(w, http.StatusOK, statusResponse{Profiles: st})
+	resp := statusResponse{Profiles: st}
+	if h.config.Path != "" {
+		resp.Config = &h.config
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (h *handler) reconcile(w http.ResponseWriter, r *http.Request) {

@@ -404,26 +404,36 @@ func TestListenPathTooLong(t *testing.T) {
 	}
 }
 
+// TestDefaultSocket: root's default socket is the system service's, a
+// normal user's is in their runtime directory (issue 10, point 7: a
+// root-owned /run/romsyncd made `romsyncd sync` fail for a normal user);
+// $RUNTIME_DIRECTORY, when set, is the only place looked at.
 func TestDefaultSocket(t *testing.T) {
+	const sys = "/run/romsyncd/romsyncd.sock"
 	for _, tc := range []struct {
 		name, runtime, xdg string
+		euid               int
 		want               string
 		clients            []string
 	}{
-		{"systemd", "/run/romsyncd", "/run/user/1000", "/run/romsyncd/romsyncd.sock", []string{"/run/romsyncd/romsyncd.sock"}},
-		{"systemd several dirs", "/run/user/1000/romsyncd:/run/user/1000/other", "/run/user/1000",
-			"/run/user/1000/romsyncd/romsyncd.sock", []string{"/run/user/1000/romsyncd/romsyncd.sock", "/run/romsyncd/romsyncd.sock"}},
-		{"desktop session", "", "/run/user/1000", "/run/user/1000/romsyncd/romsyncd.sock",
-			[]string{"/run/user/1000/romsyncd/romsyncd.sock", "/run/romsyncd/romsyncd.sock"}},
-		{"bare", "", "", "/run/romsyncd/romsyncd.sock", []string{"/run/romsyncd/romsyncd.sock"}},
+		{"systemd", "/run/romsyncd", "/run/user/1000", 0, sys, []string{sys}},
+		{"systemd user unit", "/run/user/1000/romsyncd:/run/user/1000/other", "/run/user/1000", 1000,
+			"/run/user/1000/romsyncd/romsyncd.sock", []string{"/run/user/1000/romsyncd/romsyncd.sock"}},
+		{"desktop session", "", "/run/user/1000", 1000, "/run/user/1000/romsyncd/romsyncd.sock",
+			[]string{"/run/user/1000/romsyncd/romsyncd.sock", sys}},
+		{"user without a session or /run/user/UID", "", "", 4242, "/home/x/.cache/romsyncd/romsyncd.sock",
+			[]string{"/home/x/.cache/romsyncd/romsyncd.sock", sys}},
+		{"root in a desktop session", "", "/run/user/0", 0, sys, []string{sys}},
+		{"root bare", "", "", 0, sys, []string{sys}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("RUNTIME_DIRECTORY", tc.runtime)
 			t.Setenv("XDG_RUNTIME_DIR", tc.xdg)
-			if got := status.DefaultSocket(); got != tc.want {
+			t.Setenv("XDG_CACHE_HOME", "/home/x/.cache")
+			if got := status.DefaultSocketFor(tc.euid); got != tc.want {
 				t.Errorf("DefaultSocket() = %q, want %q", got, tc.want)
 			}
-			if got := status.ClientSockets(); !reflect.DeepEqual(got, tc.clients) {
+			if got := status.ClientSocketsFor(tc.euid); !reflect.DeepEqual(got, tc.clients) {
 				t.Errorf("ClientSockets() = %q, want %q", got, tc.clients)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -57,30 +58,63 @@ type Provider interface {
 // the pass itself.
 var ErrNoDaemon = errors.New("no romsyncd daemon is running")
 
-// DefaultSocket returns the control socket's path: in $RUNTIME_DIRECTORY (set
-// by systemd's RuntimeDirectory=, for the system and the user unit alike),
-// else in $XDG_RUNTIME_DIR/romsyncd, else /run/romsyncd/romsyncd.sock.
+// DefaultSocket returns the control socket's path: in $RUNTIME_DIRECTORY
+// (set by systemd's RuntimeDirectory=, for the system and the user unit
+// alike); else, for root, /run/romsyncd/romsyncd.sock (the system service's);
+// else $XDG_RUNTIME_DIR/romsyncd/romsyncd.sock; without $XDG_RUNTIME_DIR,
+// /run/user/UID/romsyncd/romsyncd.sock when /run/user/UID exists, else
+// ~/.cache/romsyncd/romsyncd.sock ($XDG_CACHE_HOME). A normal user's daemon
+// and `romsyncd sync` so never meet a root-owned /run/romsyncd.
 func DefaultSocket() string {
-	if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
-		// With several RuntimeDirectory= entries systemd joins them with ':'.
-		first, _, _ := strings.Cut(d, ":")
-		if first != "" {
-			return filepath.Join(first, SocketName)
-		}
+	return defaultSocket(os.Geteuid())
+}
+
+func defaultSocket(euid int) string {
+	if d := runtimeDirectory(); d != "" {
+		return filepath.Join(d, SocketName)
+	}
+	if euid == 0 {
+		return systemSocket
 	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "romsyncd", SocketName)
 	}
-	return systemSocket
+	// No session variables (su, cron): the runtime directory logind made,
+	// else a folder of the user's own.
+	if d := filepath.Join("/run/user", strconv.Itoa(euid)); isDir(d) {
+		return filepath.Join(d, "romsyncd", SocketName)
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "romsyncd", SocketName)
+	}
+	return filepath.Join(os.TempDir(), "romsyncd-"+strconv.Itoa(euid), SocketName)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// runtimeDirectory is the first folder of $RUNTIME_DIRECTORY ("" when
+// unset); with several RuntimeDirectory= entries systemd joins them with ':'.
+func runtimeDirectory() string {
+	first, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":")
+	return first
 }
 
 // ClientSockets returns the sockets a client should try, in order: the
-// DefaultSocket, then the system service's socket when it differs. A user in
-// a desktop session has $XDG_RUNTIME_DIR set, so DefaultSocket alone would
-// never find a daemon run by the system unit.
+// DefaultSocket, then the system service's socket when it differs, so that
+// a user in the romsyncd group reaches the system daemon too (it runs the
+// pass only when it runs the same configuration file: see `romsyncd sync`).
+// $RUNTIME_DIRECTORY names the runtime directory outright (systemd sets it
+// for a unit; tests set it to confine romsyncd): then it is the only place.
 func ClientSockets() []string {
-	def := DefaultSocket()
-	if def == systemSocket {
+	return clientSockets(os.Geteuid())
+}
+
+func clientSockets(euid int) []string {
+	def := defaultSocket(euid)
+	if def == systemSocket || runtimeDirectory() != "" {
 		return []string{def}
 	}
 	return []string{def, systemSocket}

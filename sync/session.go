@@ -237,10 +237,7 @@ func sourceIsEmpty(src string) (bool, error) {
 
 // statePath is where the profile records that it has had its first pass.
 func (s *Session) statePath() string {
-	if s.opts.StateDir == "" {
-		return ""
-	}
-	return filepath.Join(s.opts.StateDir, s.opts.Profile+".target")
+	return StatePath(s.opts.StateDir, s.opts.Profile)
 }
 
 // firstPass reports whether the profile never had a target: only then may

@@ -51,7 +51,16 @@ func mountOf(path, mountinfo string) (mountEntry, error) {
 	if err != nil {
 		return mountEntry{}, fmt.Errorf("mount of %s: %w", path, err)
 	}
-	p := resolveExisting(abs)
+	e, ok := mountHolding(entries, resolveExisting(abs))
+	if !ok {
+		return mountEntry{}, fmt.Errorf("mount of %s: no mount point in %s holds it", path, mountinfo)
+	}
+	return e, nil
+}
+
+// mountHolding returns the mount whose mount point is the longest prefix of
+// the resolved path p; of several at the same point, the topmost.
+func mountHolding(entries []mountEntry, p string) (mountEntry, bool) {
 	best := -1
 	for i, e := range entries {
 		if !underDir(p, e.MountPoint) {
@@ -63,9 +72,9 @@ func mountOf(path, mountinfo string) (mountEntry, error) {
 		}
 	}
 	if best < 0 {
-		return mountEntry{}, fmt.Errorf("mount of %s: no mount point in %s holds it", path, mountinfo)
+		return mountEntry{}, false
 	}
-	return entries[best], nil
+	return entries[best], true
 }
 
 // resolveExisting resolves the symlinks of the longest existing prefix of the

@@ -15,6 +15,8 @@ import (
 
 	"github.com/romsyncd/romsyncd/config"
 	"github.com/romsyncd/romsyncd/profiles"
+	romsync "github.com/romsyncd/romsyncd/sync"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 	"github.com/romsyncd/romsyncd/targetfs"
 )
 
@@ -39,13 +41,20 @@ func runCheckConfig(ctx context.Context, g *globalFlags, w, stderr io.Writer) er
 			return profileError(cfg, &cfg.Profiles[i], err)
 		}
 	}
-	fmt.Fprintf(w, "config %s: %d profile(s), state in %s\n", cfg.File, len(cfg.Profiles), profiles.StateDir(cfg))
+	stateDir := profiles.StateDir(cfg)
+	fmt.Fprintf(w, "config %s: %d profile(s), state in %s\n", cfg.File, len(cfg.Profiles), stateDir)
+	var noLibrary []string
 	for i := range cfg.Profiles {
 		p := &cfg.Profiles[i]
+		adopted := romsync.Adopted(stateDir, p.Name)
 		fmt.Fprintf(w, "\nprofile %s\n", p.Name)
-		fmt.Fprintf(w, "  source:     %s%s\n", p.Source, pathState(p.Source, false))
-		fmt.Fprintf(w, "  target:     %s%s\n", p.Target, pathState(p.Target, true))
-		fmt.Fprintf(w, "  target fs:  %s\n", describeTarget(ctx, p))
+		src := pathState(p.Source, false, false)
+		if src != "" {
+			noLibrary = append(noLibrary, fmt.Sprintf("%s: library %s%s", p.Name, p.Source, src))
+		}
+		fmt.Fprintf(w, "  source:     %s%s\n", p.Source, src)
+		fmt.Fprintf(w, "  target:     %s%s\n", p.Target, pathState(p.Target, true, adopted))
+		fmt.Fprintf(w, "  target fs:  %s\n", describeTarget(ctx, p, adopted))
 		fmt.Fprintf(w, "  mode:       %s (max_delete %s)\n", p.Mode, p.MaxDelete)
 		layout := p.Layout
 		if layout == "" {
@@ -75,6 +84,11 @@ func runCheckConfig(ctx context.Context, g *globalFlags, w, stderr io.Writer) er
 		fmt.Fprintf(w, "  daemon:     watch %s, debounce %s, max_delay %s, poll_interval %s, rescan %s\n",
 			p.Watch, p.Debounce, p.MaxDelay, p.PollInterval, p.Rescan)
 	}
+	// A missing library is a profile that cannot run: say so in the exit
+	// code too (an absent card is not: cards come and go).
+	if len(noLibrary) > 0 {
+		return fmt.Errorf("%s: %w", strings.Join(noLibrary, "; "), outcome.ErrSourceOffline)
+	}
 	return nil
 }
 
@@ -91,12 +105,18 @@ func profileError(cfg *config.Config, p *config.Profile, err error) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf("config %s: %s: %w", cfg.File, key, err)}
 }
 
-func pathState(p string, target bool) string {
+// pathState says what is wrong with a profile's source or target folder
+// ("" when nothing is). adopted: the target had its first pass, so a
+// missing one is a card not inserted.
+func pathState(p string, target, adopted bool) string {
 	st, err := os.Stat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if mp, down, _ := targetfs.UnmountedFstabMount(p); down {
 			return fmt.Sprintf(" (missing: %s is not mounted)", mp)
+		}
+		if target && adopted {
+			return " (missing: card not inserted)"
 		}
 		return " (missing)"
 	case err != nil:
@@ -106,6 +126,9 @@ func pathState(p string, target bool) string {
 	}
 	if target {
 		if _, err := os.Stat(filepath.Join(p, ".romsyncd", "marker")); err != nil {
+			if adopted {
+				return " (no .romsyncd marker: card not inserted, or another card)"
+			}
 			return " (no .romsyncd marker: run `romsyncd init`)"
 		}
 	}
@@ -115,7 +138,10 @@ func pathState(p string, target bool) string {
 // describeTarget probes the target filesystem when the target is adopted
 // (probe files go under its .romsyncd folder); otherwise it names the
 // filesystem the target would land on.
-func describeTarget(ctx context.Context, p *config.Profile) string {
+//
+// An adopted target that is missing or has no marker is a card not
+// inserted. (Nothing records when it was last seen, so that is not said.)
+func describeTarget(ctx context.Context, p *config.Profile, adopted bool) string {
 	meta := filepath.Join(p.Target, ".romsyncd")
 	if st, err := os.Stat(meta); err == nil && st.IsDir() {
 		info, err := targetfs.Probe(ctx, p.Target, meta)
@@ -123,6 +149,9 @@ func describeTarget(ctx context.Context, p *config.Profile) string {
 			return "probe failed: " + err.Error()
 		}
 		return info.String()
+	}
+	if adopted {
+		return "card not inserted (the profile's target was adopted; insert the card to probe it)"
 	}
 	m, err := targetfs.MountOf(p.Target)
 	if err != nil {

@@ -26,6 +26,7 @@ func newInitCmd(g *globalFlags) *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	c.Flags().BoolVarP(&dry, "dry-run", "n", false, "say what would be adopted and write nothing")
 	_ = c.MarkFlagRequired("profile")
+	_ = c.RegisterFlagCompletionFunc("profile", completeProfiles(g))
 	return c
 }
 

@@ -11,6 +11,8 @@ func newLayoutsCmd() *cobra.Command {
 		Use:   "layouts [LAYOUT]",
 		Short: "List device layouts, or print one layout's platform → folder table",
 		Args:  cobra.MaximumNArgs(1),
+		// Shell completion offers the layout names.
+		ValidArgsFunction: completeLayout,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return platform.FormatLayouts(c.OutOrStdout())

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -38,6 +40,7 @@ func newSyncCmd(g *globalFlags) *cobra.Command {
 	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "print the plan (copy/replace/delete/conflict per path) and change nothing; exit 1 when it is not empty")
 	c.Flags().BoolVar(&f.json, "json", false, "print one JSON object per profile")
 	c.Flags().BoolVar(&f.local, "no-daemon", false, "run the pass here even when a romsyncd daemon is running")
+	_ = c.RegisterFlagCompletionFunc("profile", completeProfiles(g))
 	return c
 }
 
@@ -88,7 +91,7 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 	}
 	// A running daemon owns the targets: ask it instead of racing it.
 	if !f.dryRun && !f.local {
-		if reps, ok, err := syncViaDaemon(ctx, cfg, f.profiles); ok {
+		if reps, ok, err := syncViaDaemon(ctx, cfg, sel, stderr); ok {
 			if err != nil {
 				return err
 			}
@@ -143,16 +146,46 @@ func syncProfile(ctx context.Context, opts romsync.Options) (*romsync.Report, er
 	return s.Pass(ctx, romsync.Scope{All: true})
 }
 
-func syncViaDaemon(ctx context.Context, cfg *config.Config, names []string) ([]*romsync.Report, bool, error) {
+// syncViaDaemon hands the pass to a running daemon, which owns its targets,
+// when that daemon runs this same configuration file and every profile
+// asked for. Otherwise ok is false and the caller runs the pass itself (the
+// target's lock keeps it from racing a daemon); a daemon that is there but
+// not usable (another configuration, a profile it lacks, a socket nobody
+// answers on or that this user may not open) is reported on one line. A
+// socket that does not exist is no news: most one-shot runs have no daemon.
+func syncViaDaemon(ctx context.Context, cfg *config.Config, sel []*config.Profile, stderr io.Writer) ([]*romsync.Report, bool, error) {
 	sockets := status.ClientSockets()
 	if cfg.Socket != "" {
 		sockets = []string{cfg.Socket}
 	}
+	mine := status.ConfigFileOf(cfg.File)
+	var names []string
+	for _, p := range sel {
+		names = append(names, p.Name)
+	}
+	var notes []string
 	for _, sock := range sockets {
-		raw, err := status.RequestReconcile(ctx, sock, names)
-		if errors.Is(err, status.ErrNoDaemon) {
+		d, err := status.GetDaemon(ctx, sock)
+		if errors.Is(err, syscall.ENOENT) {
 			continue
 		}
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("cannot use the daemon at %s (%s)", sock, daemonErrReason(err)))
+			continue
+		}
+		if !d.Config.Same(mine) {
+			runs := d.Config.Path
+			if runs == "" {
+				runs = "a configuration it does not name"
+			}
+			notes = append(notes, fmt.Sprintf("the daemon at %s runs %s, not %s", sock, runs, mine.Path))
+			continue
+		}
+		if missing := notRun(d, names); len(missing) > 0 {
+			notes = append(notes, fmt.Sprintf("the daemon at %s does not run profile %s (reload it: systemctl reload romsyncd, or SIGHUP)", sock, strings.Join(missing, ", ")))
+			continue
+		}
+		raw, err := status.RequestReconcile(ctx, sock, names)
 		if err != nil {
 			return nil, true, fmt.Errorf("daemon at %s: %w", sock, err)
 		}
@@ -166,7 +199,32 @@ func syncViaDaemon(ctx context.Context, cfg *config.Config, names []string) ([]*
 		}
 		return reps, true, nil
 	}
+	if len(notes) > 0 {
+		fmt.Fprintf(stderr, "romsyncd: %s; running the pass here\n", strings.Join(notes, "; "))
+	}
 	return nil, false, nil
+}
+
+// daemonErrReason says in a few words why a daemon's socket could not be used.
+func daemonErrReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing answers on it"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "permission denied: it is another user's daemon"
+	}
+	return oneLine(err.Error())
+}
+
+// notRun returns the names that daemon d does not run.
+func notRun(d status.Daemon, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !d.Runs(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func printReports(reps []*romsync.Report, f *syncFlags, w io.Writer) error {

@@ -171,7 +171,9 @@ func main() {
 	}
 	code := exitCode(err)
 	if err != nil && !isSilent(err) {
-		fmt.Fprintln(os.Stderr, "romsyncd: "+oneLine(err.Error()))
+		for _, line := range errorLines(err) {
+			fmt.Fprintln(os.Stderr, "romsyncd: "+line)
+		}
 	}
 	os.Exit(code)
 }
@@ -180,6 +182,20 @@ func main() {
 func isSilent(err error) bool {
 	var ee *exitError
 	return errors.As(err, &ee) && ee.err == nil
+}
+
+// errorLines is err on one line, or one line per problem of a
+// configuration file with several.
+func errorLines(err error) []string {
+	var ces config.Errors
+	if !errors.As(err, &ces) {
+		return []string{oneLine(err.Error())}
+	}
+	out := make([]string, len(ces))
+	for i, e := range ces {
+		out[i] = oneLine(e.Error())
+	}
+	return out
 }
 
 func oneLine(s string) string {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/romsyncd/romsyncd/targetfs"
 )
 
 // TestMain makes this test binary double as the romsyncd command (the
@@ -18,10 +20,18 @@ import (
 // scripts exec "romsyncd" from $PATH.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "romsyncd" {
+		if roots := os.Getenv(cardRootsEnv); roots != "" {
+			targetfs.CardMountRoots = filepath.SplitList(roots)
+		}
 		main() // exits with romsyncd's exit code
 	}
 	os.Exit(runTests(m))
 }
+
+// cardRootsEnv, in the environment of a run of the test binary as
+// romsyncd, replaces targetfs.CardMountRoots (a list like $PATH): tests make
+// their own "/media" to mount cards under.
+const cardRootsEnv = "ROMSYNCD_TEST_CARD_MOUNT_ROOTS"
 
 func runTests(m *testing.M) int {
 	exe, err := os.Executable()
@@ -43,19 +53,17 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// systemSocket is where `romsyncd sync` looks for a running daemon besides
-// the runtime directory; a daemon there would run the tests' passes on its
-// own profiles.
-const systemSocket = "/run/romsyncd/romsyncd.sock"
-
 // confinedEnv keeps everything romsyncd reads from the environment (home,
-// config and state folders, the daemon's socket) inside dir.
+// config and state folders, the daemon's socket) inside dir: with
+// $RUNTIME_DIRECTORY set, romsyncd looks for no daemon anywhere else, so a
+// daemon running on the machine never sees the tests' passes.
 func confinedEnv(dir string) []string {
 	return []string{
 		"HOME=" + filepath.Join(dir, "home"),
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg-config"),
 		"XDG_STATE_HOME=" + filepath.Join(dir, "xdg-state"),
 		"RUNTIME_DIRECTORY=" + filepath.Join(dir, "run"),
+		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "xdg-run"),
 	}
 }
 
@@ -69,14 +77,17 @@ type result struct {
 // dir, and returns its exit code and output.
 func romsyncd(t *testing.T, dir string, args ...string) result {
 	t.Helper()
-	if _, err := os.Stat(systemSocket); err == nil {
-		t.Fatalf("a romsyncd daemon listens on %s: stop it first, `romsyncd sync` would ask it to run the tests' passes", systemSocket)
-	}
+	return romsyncdEnv(t, dir, nil, args...)
+}
+
+// romsyncdEnv is romsyncd with env added to the confined environment.
+func romsyncdEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "romsyncd", args...)
 	cmd.Dir = dir
-	cmd.Env = baseEnv(dir)
+	cmd.Env = append(baseEnv(dir), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 var (
@@ -58,9 +60,15 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// waitUntil polls cond until it holds. It gives up only near the test's
+// own deadline (go test -timeout), not after a fixed time: a loaded CI
+// machine under -race may take long, and that is no failure.
 func waitUntil(t *testing.T, what string, logs fmt.Stringer, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		deadline = d.Add(-10 * time.Second)
+	}
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s; daemon output:\n%s", what, logs)
@@ -117,7 +125,7 @@ func TestRunBinary(t *testing.T) {
 	write(cfg, base)
 
 	cmd := exec.Command(bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_STATE_HOME="+filepath.Join(dir, "xdg"))
+	cmd.Env = baseEnv(dir)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -154,8 +162,13 @@ func TestRunBinary(t *testing.T) {
 	waitUntil(t, "profile added by SIGHUP", logs, fileIs(filepath.Join(card2, "nes", "n.nes"), "n"))
 
 	// SIGTERM during a large copy: exit 0 within seconds, no temp file.
+	inFlight := watchTemps(t, card)
 	write(filepath.Join(lib, "psx", "big.bin"), strings.Repeat("x", 384<<20))
-	waitUntil(t, "large copy in flight", logs, func() bool { return len(temps(card)) > 0 })
+	select {
+	case <-inFlight:
+	case <-t.Context().Done():
+		t.Fatalf("the large copy never started; daemon output:\n%s", logs)
+	}
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -178,6 +191,51 @@ func TestRunBinary(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(card, "psx", "big.bin")); err == nil && info.Size() != 384<<20 {
 		t.Errorf("big.bin under its final name has %d bytes", info.Size())
 	}
+}
+
+// watchTemps returns a channel closed once a romsyncd temp file exists
+// under root: the event that a copy is in flight. It watches root and every
+// folder created in it (inotify, no polling), and looks again after adding
+// each watch so that a file created just before is not missed.
+func watchTemps(t *testing.T, root string) <-chan struct{} {
+	t.Helper()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		w.Close()
+		<-done
+	})
+	if err := w.Add(root); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(done)
+		signalled := false
+		check := func() {
+			if !signalled && len(temps(root)) > 0 {
+				signalled = true
+				close(found)
+			}
+		}
+		check()
+		for ev := range w.Events {
+			if ev.Has(fsnotify.Create) {
+				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
+					_ = w.Add(ev.Name)
+				}
+				check()
+			}
+		}
+	}()
+	go func() {
+		for range w.Errors {
+		}
+	}()
+	return found
 }
 
 func temps(root string) []string {

@@ -82,6 +82,35 @@ func Tmpfs(t testing.TB, size string) string {
 	return m.dir
 }
 
+// TmpfsAt mounts a tmpfs of the given size at dir, which the test owns (under
+// one of its t.TempDir folders): dir and its missing parents are created. It
+// is how a test builds a card mounted at a /media/USER/LABEL-like path.
+func TmpfsAt(t testing.TB, dir, size string) string {
+	t.Helper()
+	requireRoot(t, kindTmpfs)
+	m := &mount{kind: kindTmpfs, size: size, dir: mkdirAll(t, dir)}
+	start(t, m)
+	return m.dir
+}
+
+// ExFATAt is ExFAT mounted at dir, which the test owns (under one of its
+// t.TempDir folders): dir and its missing parents are created.
+func ExFATAt(t testing.TB, dir, size string) string {
+	t.Helper()
+	requireRoot(t, kindExFAT)
+	requireFUSE(t, kindExFAT)
+	mkfs := requireTool(t, kindExFAT, "mkfs.exfat", "exfatprogs")
+	requireTool(t, kindExFAT, "mount.exfat-fuse", "exfat-fuse")
+	requireTool(t, kindExFAT, "losetup", "util-linux")
+	m := newImage(t, kindExFAT, size)
+	m.dir = mkdirAll(t, dir)
+	if err := run(m.log, mkfs, m.image); err != nil {
+		t.Fatalf("testfs: %v", err)
+	}
+	start(t, m)
+	return m.dir
+}
+
 // ExFAT creates an exFAT image of the given size ("64M", "1G"; sparse),
 // attaches it to a loop device and mounts it with exfat-fuse. It returns the
 // mount directory.
@@ -518,6 +547,20 @@ func lookTool(name string) (string, error) {
 func mkdir(t testing.TB, dir string) string {
 	t.Helper()
 	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("testfs: %v", err)
+	}
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatalf("testfs: %v", err)
+	}
+	return resolved
+}
+
+// mkdirAll creates dir and its parents and returns it with symlinks
+// resolved, as mountinfo shows it.
+func mkdirAll(t testing.TB, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("testfs: %v", err)
 	}
 	resolved, err := filepath.EvalSymlinks(dir)

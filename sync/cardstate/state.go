@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/romsyncd/romsyncd/sync/outcome"
+	"github.com/romsyncd/romsyncd/targetfs"
 )
 
 // State is an opened, locked target root and what romsyncd keeps on it.
@@ -179,36 +180,12 @@ func checkCreatable(root string, unmounted func(string) (string, bool, error)) e
 			return fmt.Errorf("target %s lies under %s, which /etc/fstab lists but is not mounted: %w; mount the card first", root, mp, outcome.ErrTargetOffline)
 		}
 	}
-	// The nearest existing ancestor: an empty folder under /media, /run/media
-	// or /mnt that is not a mount point is where a card is missing.
-	dir := filepath.Dir(root)
-	for {
-		if _, err := os.Stat(dir); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	for _, base := range []string{"/media/", "/run/media/", "/mnt/"} {
-		if !strings.HasPrefix(dir+"/", base) || dir+"/" == base {
-			continue
-		}
-		if ents, err := os.ReadDir(dir); err == nil && len(ents) == 0 && !isMountPoint(dir) {
-			return fmt.Errorf("target %s: %s is an empty folder, not a mounted card: %w; mount the card, or create the target folder yourself and run `romsyncd init`", root, dir, outcome.ErrTargetOffline)
-		}
+	// Never create a card's mount point, nor anything on the disk that holds
+	// the mount points (decided from the mount table: targetfs).
+	if err := targetfs.CheckCreatable(root); err != nil {
+		return fmt.Errorf("target %s: %w: %w; insert or mount the card first (a folder that is no card: create it yourself, then run `romsyncd init`)", root, outcome.ErrTargetOffline, err)
 	}
 	return nil
-}
-
-func isMountPoint(dir string) bool {
-	var a, b unix.Stat_t
-	if unix.Stat(dir, &a) != nil || unix.Stat(filepath.Dir(dir), &b) != nil {
-		return false
-	}
-	return a.Dev != b.Dev || a.Ino == b.Ino
 }
 
 // checkMeta refuses a .romsyncd (or its folders/) that is a link: romsyncd
