@@ -65,7 +65,8 @@ func TestSharedDeviceKeys(t *testing.T) {
 	want := map[string]string{
 		"gameboy gb,gbc":        "gb",
 		"gb gb,gbc":             "gb",
-		"sms gg,sms":            "sms",
+		"sms gg,sg1000,sms":     "sms",
+		"neogeo neocd,neogeo":   "neogeo",
 		"ngp ngp,ngpc":          "ngp",
 		"neogeopocket ngp,ngpc": "ngp",
 		"nes fds,nes":           "nes",

@@ -239,7 +239,7 @@ func TestSharedFolders(t *testing.T) {
 		want map[string][]string
 	}{
 		{Options{Layout: "mister"}, map[string][]string{
-			"Gameboy": {"gb", "gbc"}, "NES": {"fds", "nes"}, "SMS": {"gg", "sms"},
+			"Gameboy": {"gb", "gbc"}, "NES": {"fds", "nes"}, "NeoGeo": {"neocd", "neogeo"}, "SMS": {"gg", "sg1000", "sms"},
 			"SNES": {"satellaview", "snes"}, "TGFX16": {"pce", "sgfx"}, "WonderSwan": {"ws", "wsc"},
 		}},
 		{Options{Layout: "onion"}, map[string][]string{"MSX": {"msx", "msx2"}, "NGP": {"ngp", "ngpc"}, "WS": {"ws", "wsc"}}},

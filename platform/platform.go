@@ -30,8 +30,8 @@
 // means gb. A device key that two platforms share (a merged device folder)
 // must also be a primary key of one of them, or the catalog does not load;
 // so every such choice is written down in the catalog and tested, and none
-// is left to row order. The choices are: MiSTer Gameboy, miyoocfw GB and
-// twmenu gb → gb; MiSTer and miyoocfw SMS → sms; Onion/twmenu/adam NGP and
+// is left to row order. The choices are: MiSTer Gameboy and twmenu gb → gb;
+// MiSTer and miyoocfw SMS → sms; MiSTer NeoGeo → neogeo; Onion/twmenu/adam NGP and
 // FunKey "Neo Geo Pocket" → ngp; MiSTer, Pocket and FunKey NES → nes;
 // MiSTer TGFX16, Pocket pce and miyoocfw PCE → pce; miyoocfw SMD → md;
 // Onion WS, MiSTer/Pocket/FunKey WonderSwan, miyoocfw WSWAN and twmenu ws →
