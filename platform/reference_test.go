@@ -108,12 +108,12 @@ func TestReferenceOnionFolders(t *testing.T) {
 		folder, _, _ := strings.Cut(rel, "/")
 		onion[folder] = row[0]
 	}
-	for _, p := range Catalog() {
-		if f, ok := p.Folders["onion"]; ok && onion[f] == "" {
-			t.Errorf("%s onion folder %q is no Onion package's rompath", p.ID, f)
-		}
-	}
+	// That every catalog folder is an Onion folder is TestOnionFolders' job:
+	// it also reads the RApp packages, which this Emu-only table lacks.
 	for folder, pkg := range onion {
+		if _, shadowed := shadowedFolders[deviceFolder{"onion", folder}]; shadowed {
+			continue
+		}
 		if p, ok := Lookup(folder); ok && p.Folders["onion"] != folder {
 			t.Errorf("Onion folder %q (%s) means %s, whose onion folder is %q", folder, pkg, p.ID, p.Folders["onion"])
 		}
