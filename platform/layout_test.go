@@ -76,7 +76,7 @@ func TestMapLayouts(t *testing.T) {
 			{"Sega - Mega Drive - Genesis", "genesis", "md", true, ""},
 		}},
 		{"knulli", []mapCase{{"Sega Genesis", "megadrive", "md", true, ""}}},
-		{"JELOS", []mapCase{{"PC Engine CD", "tg16cd", "pcecd", true, ""}}},
+		{"JELOS", []mapCase{{"PC Engine CD", "pcenginecd", "pcecd", true, ""}, {"TurboGrafx-CD", "tg16cd", "tgcd", true, ""}}},
 		{"muos", []mapCase{{"Sega - Master System - Mark III", "sms", "sms", true, ""}}},
 		{"funkeyos", []mapCase{{"Nintendo - Game Boy", "Game Boy", "gb", true, ""}}},
 	}

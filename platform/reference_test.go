@@ -31,17 +31,18 @@ func readReference(t *testing.T, name string) [][]string {
 // referenceDeviations are the reference cells the catalog deliberately
 // differs from (see the notes column of catalog.tsv).
 var referenceDeviations = map[[2]string]string{
-	{"Sega - Mega-CD - Sega CD", "es"}:        "segacd",  // reference: megacdjp, ES-DE's Japan-only system
-	{"Sega - Mega Drive - Genesis", "mister"}: "Genesis", // reference: MegaDrive, the Nuked-MD core's folder
-	{"Sega - Mega-CD - Sega CD", "batocera"}:  "segacd",  // reference: megacd, which Batocera's es_systems.yml lacks
-	{"Nintendo - Game Boy Color", "miyoocfw"}: "GBC",     // reference: GB; MiyooCFW's gambatte reads roms/GBC
-	{"Sega - SG-1000", "mister"}:              "SMS",     // reference: SG1000; the SMS core loads .sg
-	{"SNK - Neo Geo CD", "mister"}:            "NeoGeo",  // reference: NeoGeo-CD; the NEOGEO core loads CD images
-	{"Nintendo - Game & Watch", "mister"}:     "",        // reference: GameNWatch; no MiSTer core reads .mgw
-	{"Sega - Mega-CD - Sega CD", "minui"}:     "",        // reference: Sega CD (MD), in no MinUI skeleton
-	{"Sega - 32X", "minui"}:                   "",        // reference: Sega 32X (MD), in no MinUI skeleton
-	{"Nintendo - Pokemon Mini", "funkeyos"}:   "",        // reference: Pokemini, no FunKey OS collection
-	{"Nintendo - Virtual Boy", "funkeyos"}:    "",        // reference: Virtualboy, no FunKey OS collection
+	{"Sega - Mega-CD - Sega CD", "es"}:                "segacd",     // reference: megacdjp, ES-DE's Japan-only system
+	{"Sega - Mega Drive - Genesis", "mister"}:         "Genesis",    // reference: MegaDrive, the Nuked-MD core's folder
+	{"NEC - PC Engine CD - TurboGrafx-CD", "rocknix"}: "pcenginecd", // reference: tg16cd, ROCKNIX's TurboGrafx-CD (variant tgcd)
+	{"Sega - Mega-CD - Sega CD", "batocera"}:          "segacd",     // reference: megacd, which Batocera's es_systems.yml lacks
+	{"Nintendo - Game Boy Color", "miyoocfw"}:         "GBC",        // reference: GB; MiyooCFW's gambatte reads roms/GBC
+	{"Sega - SG-1000", "mister"}:                      "SMS",        // reference: SG1000; the SMS core loads .sg
+	{"SNK - Neo Geo CD", "mister"}:                    "NeoGeo",     // reference: NeoGeo-CD; the NEOGEO core loads CD images
+	{"Nintendo - Game & Watch", "mister"}:             "",           // reference: GameNWatch; no MiSTer core reads .mgw
+	{"Sega - Mega-CD - Sega CD", "minui"}:             "",           // reference: Sega CD (MD), in no MinUI skeleton
+	{"Sega - 32X", "minui"}:                           "",           // reference: Sega 32X (MD), in no MinUI skeleton
+	{"Nintendo - Pokemon Mini", "funkeyos"}:           "",           // reference: Pokemini, no FunKey OS collection
+	{"Nintendo - Virtual Boy", "funkeyos"}:            "",           // reference: Virtualboy, no FunKey OS collection
 }
 
 func TestReferencePlatforms(t *testing.T) {
