@@ -292,3 +292,8 @@ func TestMuOSFolders(t *testing.T) {
 		}
 	}
 }
+
+func TestRomMFolders(t *testing.T) {
+	rows := readUpstream(t, "romm/slugs.txt")
+	checkLayoutFolders(t, "romm", column(rows, 0), sameName, nil)
+}
