@@ -18,7 +18,7 @@ var layoutsTSV string
 // Platform is one catalog entry.
 type Platform struct {
 	ID      string
-	Name    string            // No-Intro/Redump DAT name
+	Name    string            // No-Intro/Redump DAT name; for a system no DAT names, the firmware's full name
 	Aliases []string          // other names a library folder may use
 	Parent  string            // id of the platform this one is a variant of; "" for none
 	Folders map[string]string // layout -> the device's folder for the platform

@@ -297,3 +297,8 @@ func TestRomMFolders(t *testing.T) {
 	rows := readUpstream(t, "romm/slugs.txt")
 	checkLayoutFolders(t, "romm", column(rows, 0), sameName, nil)
 }
+
+func TestFunKeyOSFolders(t *testing.T) {
+	rows := readUpstream(t, "funkeyos/collections.tsv")
+	checkLayoutFolders(t, "funkeyos", column(rows, 0), sameName, nil)
+}
