@@ -18,8 +18,9 @@ var layoutsTSV string
 // Platform is one catalog entry.
 type Platform struct {
 	ID      string
-	Name    string            // No-Intro/Redump DAT name
+	Name    string            // No-Intro/Redump DAT name; for a system no DAT names, the firmware's full name
 	Aliases []string          // other names a library folder may use
+	Parent  string            // id of the platform this one is a variant of; "" for none
 	Folders map[string]string // layout -> the device's folder for the platform
 }
 
@@ -209,10 +210,11 @@ func parseCatalog(catalogText, layoutsText string) (*catalog, error) {
 		return nil, fmt.Errorf("catalog.tsv: empty")
 	}
 	header := rows[0]
-	if len(header) < 4 || header[0] != "id" || header[1] != "name" || header[2] != "aliases" || header[len(header)-1] != "notes" {
-		return nil, fmt.Errorf("catalog.tsv: header must be id, name, aliases, one column per layout, notes")
+	if len(header) < 5 || header[0] != "id" || header[1] != "name" || header[2] != "aliases" || header[3] != "of" ||
+		header[len(header)-1] != "notes" {
+		return nil, fmt.Errorf("catalog.tsv: header must be id, name, aliases, of, one column per layout, notes")
 	}
-	cols := header[3 : len(header)-1]
+	cols := header[firstLayoutColumn : len(header)-1]
 	seen := map[string]bool{}
 	for _, col := range cols {
 		i, ok := layoutBy[col]
@@ -231,13 +233,14 @@ func parseCatalog(catalogText, layoutsText string) (*catalog, error) {
 	}
 
 	var ps []Platform
+	own := map[string]map[string]string{} // id -> the folders its row names itself
 	ids := map[string]int{}
 	for r, f := range rows[1:] {
 		line := lines[r+1]
 		if len(f) != len(header) {
 			return nil, fmt.Errorf("catalog.tsv:%d: %d fields, want %d", line, len(f), len(header))
 		}
-		p := Platform{ID: f[0], Name: strings.TrimSpace(f[1]), Aliases: splitList(f[2]), Folders: map[string]string{}}
+		p := Platform{ID: f[0], Name: strings.TrimSpace(f[1]), Aliases: splitList(f[2]), Parent: f[3], Folders: map[string]string{}}
 		if !isID(p.ID) {
 			return nil, fmt.Errorf("catalog.tsv:%d: id %q: want lower-case letters and digits", line, p.ID)
 		}
@@ -257,7 +260,7 @@ func parseCatalog(catalogText, layoutsText string) (*catalog, error) {
 			}
 		}
 		for j, col := range cols {
-			folder := f[3+j]
+			folder := f[firstLayoutColumn+j]
 			if folder == "" {
 				continue
 			}
@@ -269,22 +272,63 @@ func parseCatalog(catalogText, layoutsText string) (*catalog, error) {
 			}
 			p.Folders[col] = folder
 		}
+		own[p.ID] = maps.Clone(p.Folders)
 		ps = append(ps, p)
 	}
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("catalog.tsv: no platforms")
 	}
+	if err := inheritFolders(ps, ids); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(ps, func(a, b Platform) int { return strings.Compare(a.ID, b.ID) })
 
 	c := &catalog{platforms: ps, layouts: layouts, layoutBy: layoutBy, primary: map[string]int{}, keys: map[string]int{}}
-	if err := c.index(); err != nil {
+	if err := c.index(own); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// index builds the key tables and the manufacturer list.
-func (c *catalog) index() error {
+// firstLayoutColumn is the index of the first layout column of catalog.tsv.
+const firstLayoutColumn = 4
+
+// inheritFolders gives each variant (a row whose "of" names its parent) the
+// parent's folder on every layout where its own row names none: a regional
+// or model variant (ES-DE's megadrivejp, snesna, amiga1200) goes where its
+// parent goes unless that device has a folder of its own for it.
+func inheritFolders(ps []Platform, lines map[string]int) error {
+	byID := map[string]int{}
+	for i, p := range ps {
+		byID[p.ID] = i
+	}
+	for i := range ps {
+		p := &ps[i]
+		if p.Parent == "" {
+			continue
+		}
+		j, ok := byID[p.Parent]
+		switch {
+		case !ok:
+			return fmt.Errorf("catalog.tsv:%d: %s is a variant of %q, which is no platform", lines[p.ID], p.ID, p.Parent)
+		case j == i:
+			return fmt.Errorf("catalog.tsv:%d: %s is a variant of itself", lines[p.ID], p.ID)
+		case ps[j].Parent != "":
+			return fmt.Errorf("catalog.tsv:%d: %s is a variant of %s, itself a variant: name the platform %s is a variant of",
+				lines[p.ID], p.ID, ps[j].ID, ps[j].ID)
+		}
+		for l, folder := range ps[j].Folders {
+			if _, set := p.Folders[l]; !set {
+				p.Folders[l] = folder
+			}
+		}
+	}
+	return nil
+}
+
+// index builds the key tables and the manufacturer list. own holds each
+// platform's own folders: a folder a variant inherits is its parent's claim.
+func (c *catalog) index(own map[string]map[string]string) error {
 	for i, p := range c.platforms {
 		for _, name := range append([]string{p.ID, p.Name}, p.Aliases...) {
 			k := key(name)
@@ -298,7 +342,7 @@ func (c *catalog) index() error {
 
 	claims := map[string][]int{} // device key -> platforms, ascending, no repeats
 	for i, p := range c.platforms {
-		for _, folder := range p.Folders {
+		for _, folder := range own[p.ID] {
 			k := key(folder)
 			if !slices.Contains(claims[k], i) {
 				claims[k] = append(claims[k], i)

@@ -42,43 +42,56 @@ func TestCatalogSortedAndCopied(t *testing.T) {
 	}
 }
 
-// TestSharedDeviceKeys pins every device folder key that several platforms
-// share, and the platform the catalog's aliases make it mean.
+// family is the platform a platform is a variant of, or the platform itself.
+func family(p Platform) string {
+	if p.Parent != "" {
+		return p.Parent
+	}
+	return p.ID
+}
+
+// TestSharedDeviceKeys pins every device folder key that platforms of two
+// or more families share (a platform and its variants sharing a folder is
+// the point of a variant), and the platform the catalog's aliases make it
+// mean.
 func TestSharedDeviceKeys(t *testing.T) {
 	c := mustCatalog()
-	claims := map[string]map[string]bool{}
+	claims := map[string]map[string]bool{} // key -> families
 	for _, p := range c.platforms {
 		for _, f := range p.Folders {
 			k := key(f)
 			if claims[k] == nil {
 				claims[k] = map[string]bool{}
 			}
-			claims[k][p.ID] = true
+			claims[k][family(p)] = true
 		}
 	}
 	got := map[string]string{}
-	for k, ids := range claims {
-		if len(ids) > 1 {
-			got[k+" "+strings.Join(slices.Sorted(maps.Keys(ids)), ",")] = c.platforms[c.keys[k]].ID
+	for k, fams := range claims {
+		if len(fams) > 1 {
+			got[k+" "+strings.Join(slices.Sorted(maps.Keys(fams)), ",")] = c.platforms[c.keys[k]].ID
 		}
 	}
 	want := map[string]string{
-		"gameboy gb,gbc":        "gb",
-		"gb gb,gbc":             "gb",
-		"sms gg,sms":            "sms",
-		"ngp ngp,ngpc":          "ngp",
-		"neogeopocket ngp,ngpc": "ngp",
-		"nes fds,nes":           "nes",
-		"tgfx16 pce,sgfx":       "pce",
-		"pce pce,pcecd,sgfx":    "pce",
-		"smd md,segacd":         "md",
-		"ws ws,wsc":             "ws",
-		"wonderswan ws,wsc":     "ws",
-		"wswan ws,wsc":          "ws",
-		"wsc ws,wsc":            "wsc",
-		"msx msx,msx2":          "msx",
-		"snes satellaview,snes": "snes",
-		"ngc gc,ngpc":           "gc",
+		"gameboy gb,gbc":                 "gb",
+		"gb gb,gbc":                      "gb",
+		"sms gg,sg1000,sms":              "sms",
+		"neogeo neocd,neogeo":            "neogeo",
+		"ngp ngp,ngpc":                   "ngp",
+		"neogeopocket ngp,ngpc":          "ngp",
+		"nes fds,nes":                    "nes",
+		"tgfx16 pce,sgfx":                "pce",
+		"pce pce,pcecd,sgfx":             "pce",
+		"smd md,segacd":                  "md",
+		"ws ws,wsc":                      "ws",
+		"wonderswan ws,wsc":              "ws",
+		"wswan ws,wsc":                   "ws",
+		"wsc ws,wsc":                     "wsc",
+		"msx msx,msx2":                   "msx",
+		"snes satellaview,snes":          "snes",
+		"ngc gc,ngpc":                    "gc",
+		"pc dos,pc":                      "pc",
+		"videopac odyssey2,videopacplus": "videopac",
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("shared device keys:\n got %v\nwant %v", got, want)
@@ -90,7 +103,6 @@ func TestSharedDeviceKeys(t *testing.T) {
 // for the two documented device names that mean another platform elsewhere.
 func TestDeviceFoldersRoundTrip(t *testing.T) {
 	c := mustCatalog()
-	shadowed := map[string]string{"crossmix NGC": "gc", "mister MSX": "msx"}
 	for _, p := range c.platforms {
 		for layout, folder := range p.Folders {
 			q, ok := Lookup(folder)
@@ -98,7 +110,7 @@ func TestDeviceFoldersRoundTrip(t *testing.T) {
 				t.Errorf("Lookup(%q) (%s folder of %s) found nothing", folder, layout, p.ID)
 				continue
 			}
-			if want, ok := shadowed[layout+" "+folder]; ok {
+			if want, ok := shadowedFolders[deviceFolder{layout, folder}]; ok {
 				if q.ID != want {
 					t.Errorf("Lookup(%q) = %s, want %s", folder, q.ID, want)
 				}
@@ -126,7 +138,7 @@ const (
 	testLayouts = "name\taliases\tpath\tdescription\n" +
 		"a\t\t<x>\tLayout A: <x>\n" +
 		"b\tbee\tX/<x>/y\tLayout B: X/<x>/y\n"
-	testHeader = "id\tname\taliases\ta\tb\tnotes\n"
+	testHeader = "id\tname\taliases\tof\ta\tb\tnotes\n"
 )
 
 func TestParseCatalogRejects(t *testing.T) {
@@ -135,27 +147,33 @@ func TestParseCatalogRejects(t *testing.T) {
 	}{
 		{"empty catalog", "", testLayouts, "empty"},
 		{"no platforms", testHeader, testLayouts, "no platforms"},
-		{"bad header", "id\tname\ta\tb\tnotes\n", testLayouts, "header"},
-		{"unknown column", "id\tname\taliases\ta\tc\tnotes\n", testLayouts, `column "c"`},
-		{"alias as column", "id\tname\taliases\ta\tbee\tnotes\n", testLayouts, `column "bee"`},
-		{"missing column", "id\tname\taliases\ta\tnotes\n", testLayouts, `no column for layout "b"`},
-		{"short row", testHeader + "gb\tNintendo - Game Boy\tGB\tgb\n", testLayouts, ":2: 4 fields, want 6"},
-		{"long row", testHeader + "gb\tNintendo - Game Boy\tGB\tgb\t\t\textra\n", testLayouts, "7 fields"},
-		{"bad id", testHeader + "Game Boy\tNintendo - Game Boy\t\t\t\t\n", testLayouts, `id "Game Boy"`},
-		{"duplicate id", testHeader + "gb\tNintendo - Game Boy\t\t\t\t\ngb\tOther\t\t\t\t\n", testLayouts, "already on line 2"},
-		{"empty name", testHeader + "gb\t\t\t\t\t\n", testLayouts, "DAT name empty"},
-		{"padded name", testHeader + "gb\t Nintendo - Game Boy\t\t\t\t\n", testLayouts, "padded"},
-		{"punctuation name", testHeader + "gb\t- -\t\t\t\t\n", testLayouts, `DAT name "- -" has no letters`},
-		{"empty alias", testHeader + "gb\tNintendo - Game Boy\tGB;--\t\t\t\n", testLayouts, `alias "--"`},
-		{"folder with slash", testHeader + "gb\tNintendo - Game Boy\t\tgames/gb\t\t\n", testLayouts, "path separator"},
-		{"folder with colon", testHeader + "gb\tNintendo - Game Boy\t\tg:b\t\t\n", testLayouts, "FAT and exFAT reject"},
-		{"folder of punctuation", testHeader + "gb\tNintendo - Game Boy\t\t--\t\t\n", testLayouts, "no letters or digits"},
+		{"bad header", "id\tname\taliases\ta\tb\tnotes\n", testLayouts, "header"},
+		{"unknown column", "id\tname\taliases\tof\ta\tc\tnotes\n", testLayouts, `column "c"`},
+		{"alias as column", "id\tname\taliases\tof\ta\tbee\tnotes\n", testLayouts, `column "bee"`},
+		{"missing column", "id\tname\taliases\tof\ta\tnotes\n", testLayouts, `no column for layout "b"`},
+		{"short row", testHeader + "gb\tNintendo - Game Boy\tGB\t\tgb\n", testLayouts, ":2: 5 fields, want 7"},
+		{"long row", testHeader + "gb\tNintendo - Game Boy\tGB\t\tgb\t\t\textra\n", testLayouts, "8 fields"},
+		{"bad id", testHeader + "Game Boy\tNintendo - Game Boy\t\t\t\t\t\n", testLayouts, `id "Game Boy"`},
+		{"duplicate id", testHeader + "gb\tNintendo - Game Boy\t\t\t\t\t\ngb\tOther\t\t\t\t\t\n", testLayouts, "already on line 2"},
+		{"empty name", testHeader + "gb\t\t\t\t\t\t\n", testLayouts, "DAT name empty"},
+		{"padded name", testHeader + "gb\t Nintendo - Game Boy\t\t\t\t\t\n", testLayouts, "padded"},
+		{"punctuation name", testHeader + "gb\t- -\t\t\t\t\t\n", testLayouts, `DAT name "- -" has no letters`},
+		{"empty alias", testHeader + "gb\tNintendo - Game Boy\tGB;--\t\t\t\t\n", testLayouts, `alias "--"`},
+		{"folder with slash", testHeader + "gb\tNintendo - Game Boy\t\t\tgames/gb\t\t\n", testLayouts, "path separator"},
+		{"folder with colon", testHeader + "gb\tNintendo - Game Boy\t\t\tg:b\t\t\n", testLayouts, "FAT and exFAT reject"},
+		{"folder of punctuation", testHeader + "gb\tNintendo - Game Boy\t\t\t--\t\t\n", testLayouts, "no letters or digits"},
 		{"alias of two platforms", testHeader +
-			"gb\tNintendo - Game Boy\tGB;Gameboy\t\t\t\n" +
-			"gbc\tNintendo - Game Boy Color\tGame Boy\t\t\t\n", testLayouts, `"Game Boy" of gbc has the key "gameboy" of gb`},
+			"gb\tNintendo - Game Boy\tGB;Gameboy\t\t\t\t\n" +
+			"gbc\tNintendo - Game Boy Color\tGame Boy\t\t\t\t\n", testLayouts, `"Game Boy" of gbc has the key "gameboy" of gb`},
 		{"unclaimed shared device folder", testHeader +
-			"gb\tNintendo - Game Boy\t\tGameboy\t\t\n" +
-			"gbc\tNintendo - Game Boy Color\t\tGameboy\t\t\n", testLayouts, `device folder key "gameboy" is shared by gb, gbc`},
+			"gb\tNintendo - Game Boy\t\t\tGameboy\t\t\n" +
+			"gbc\tNintendo - Game Boy Color\t\t\tGameboy\t\t\n", testLayouts, `device folder key "gameboy" is shared by gb, gbc`},
+		{"unknown parent", testHeader + "gbc\tNintendo - Game Boy Color\t\tgb\t\t\t\n", testLayouts, `variant of "gb", which is no platform`},
+		{"parent of itself", testHeader + "gb\tNintendo - Game Boy\t\tgb\t\t\t\n", testLayouts, "variant of itself"},
+		{"variant of a variant", testHeader +
+			"gb\tNintendo - Game Boy\t\t\t\t\t\n" +
+			"gbc\tNintendo - Game Boy Color\t\tgb\t\t\t\n" +
+			"sgb\tNintendo - Super Game Boy\t\tgbc\t\t\t\n", testLayouts, "itself a variant"},
 		{"layouts header", testHeader, "name\tpath\tdescription\n", "layouts.tsv: header"},
 		{"no layouts", testHeader, "name\taliases\tpath\tdescription\n", "no layouts"},
 		{"layout fields", testHeader, "name\taliases\tpath\tdescription\na\t<x>\tA\n", "3 fields, want 4"},
@@ -178,14 +196,18 @@ func TestParseCatalogRejects(t *testing.T) {
 
 func TestParseCatalogAccepts(t *testing.T) {
 	c, err := parseCatalog("# comment\n"+testHeader+
-		"gbc\tNintendo - Game Boy Color\tGBC\tGameboy\tgbc\tnote\r\n"+
+		"gbc\tNintendo - Game Boy Color\tGBC\t\tGameboy\tgbc\tnote\r\n"+
 		"\n"+
-		"gb\tNintendo - Game Boy\tGB; Gameboy\tGameboy\tgb\t\n", testLayouts)
+		"gb\tNintendo - Game Boy\tGB; Gameboy\t\tGameboy\tgb\t\n"+
+		"gbj\tNintendo - Game Boy (Japan)\t\tgb\t\tgbj\t\n", testLayouts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := []string{c.platforms[0].ID, c.platforms[1].ID}; !slices.Equal(got, []string{"gb", "gbc"}) {
-		t.Errorf("platforms = %v, want sorted gb, gbc", got)
+	if got := []string{c.platforms[0].ID, c.platforms[1].ID, c.platforms[2].ID}; !slices.Equal(got, []string{"gb", "gbc", "gbj"}) {
+		t.Errorf("platforms = %v, want sorted gb, gbc, gbj", got)
+	}
+	if gbj := c.platforms[2]; gbj.Parent != "gb" || !maps.Equal(gbj.Folders, map[string]string{"a": "Gameboy", "b": "gbj"}) {
+		t.Errorf("variant gbj = %+v, want parent gb, folder a inherited (Gameboy), b its own (gbj)", gbj)
 	}
 	if got := c.platforms[0].Aliases; !slices.Equal(got, []string{"GB", "Gameboy"}) {
 		t.Errorf("aliases = %q, want trimmed GB, Gameboy", got)

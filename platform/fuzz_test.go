@@ -25,7 +25,12 @@ func deviceFolders() []deviceFolder {
 
 // shadowedFolders are the device folders that, as library folder names,
 // mean another platform (see the package documentation).
-var shadowedFolders = map[deviceFolder]string{{"crossmix", "NGC"}: "gc", {"mister", "MSX"}: "msx"}
+var shadowedFolders = map[deviceFolder]string{
+	{"crossmix", "NGC"}:   "gc",
+	{"mister", "MSX"}:     "msx",
+	{"rocknix", "pc"}:     "pc",
+	{"onion", "VIDEOPAC"}: "videopac",
+}
 
 // checkDeviceFolder checks that name, spelled like folder d, means a platform
 // whose d.layout folder is d.folder, or the documented platform if shadowed.

@@ -35,7 +35,8 @@ type Options struct {
 	// "Assets/gb2/common".
 	Overrides map[string]string
 	// Only, when not empty, limits the mirror to these platforms (ids or
-	// aliases); every other folder, unknown ones included, is skipped.
+	// aliases) and their variants ("md" selects megadrivejp too); every
+	// other folder, unknown ones included, is skipped.
 	Only []string
 	// Unknown is the policy for folders that match no platform.
 	Unknown Unknown
@@ -93,6 +94,11 @@ func NewLayout(o Options) (*Layout, error) {
 			ids = append(ids, c.platforms[i].ID)
 		}
 		l.onlyIDs = strings.Join(ids, ", ")
+		for i, p := range c.platforms {
+			if j, ok := c.primary[key(p.Parent)]; ok && p.Parent != "" && l.only[j] {
+				l.only[i] = true
+			}
+		}
 	}
 
 	overrides := map[int]string{}

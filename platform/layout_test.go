@@ -70,11 +70,13 @@ func TestMapLayouts(t *testing.T) {
 		}},
 		{"es", []mapCase{
 			{"Sega - Mega-CD - Sega CD", "segacd", "segacd", true, ""},
-			{"megacdjp", "segacd", "segacd", true, ""},
+			{"megacdjp", "megacdjp", "megacdjp", true, ""},
+			{"megadrivejp", "megadrivejp", "megadrivejp", true, ""},
+			{"Sega Mega Drive (Japan)", "megadrivejp", "megadrivejp", true, ""},
 			{"Sega - Mega Drive - Genesis", "genesis", "md", true, ""},
 		}},
 		{"knulli", []mapCase{{"Sega Genesis", "megadrive", "md", true, ""}}},
-		{"JELOS", []mapCase{{"PC Engine CD", "tg16cd", "pcecd", true, ""}}},
+		{"JELOS", []mapCase{{"PC Engine CD", "pcenginecd", "pcecd", true, ""}, {"TurboGrafx-CD", "tg16cd", "tgcd", true, ""}}},
 		{"muos", []mapCase{{"Sega - Master System - Mark III", "sms", "sms", true, ""}}},
 		{"funkeyos", []mapCase{{"Nintendo - Game Boy", "Game Boy", "gb", true, ""}}},
 	}
@@ -119,7 +121,8 @@ func TestMapOnly(t *testing.T) {
 	for _, tt := range []mapCase{
 		{"Nintendo - Game Boy", "GB", "gb", true, ""},
 		{"GBC", "GBC", "gbc", true, ""},
-		{"Mega Drive", "MD", "md", true, ""},
+		{"Mega Drive", "MD", "megadrive", true, ""},
+		{"megadrivejp", "MD", "megadrivejp", true, ""},
 		{"Nintendo - Game Boy Advance", "", "gba", false, "Nintendo - Game Boy Advance is not selected (only gb, gbc, md)"},
 		{"Holiday Photos", "", "", false, `no platform matches "Holiday Photos" and only gb, gbc, md are selected`},
 	} {
@@ -129,7 +132,7 @@ func TestMapOnly(t *testing.T) {
 	for _, r := range l.Table() {
 		ids = append(ids, r.ID)
 	}
-	if want := []string{"gb", "gbc", "md"}; !slices.Equal(ids, want) {
+	if want := []string{"gb", "gbc", "md", "megadrive", "megadrivejp"}; !slices.Equal(ids, want) {
 		t.Errorf("Table() ids = %v, want %v", ids, want)
 	}
 
@@ -142,8 +145,8 @@ func TestMapOnly(t *testing.T) {
 func TestMapUnknownAndInvalid(t *testing.T) {
 	keep := mustLayout(t, Options{Layout: "mister"})
 	skip := mustLayout(t, Options{Layout: "mister", Unknown: UnknownSkip})
-	checkMap(t, keep, mapCase{"Sony - PlayStation 3", "Sony - PlayStation 3", "", true, ""})
-	checkMap(t, skip, mapCase{"Sony - PlayStation 3", "", "", false, `no platform matches "Sony - PlayStation 3"`})
+	checkMap(t, keep, mapCase{"Sony - PlayStation 5", "Sony - PlayStation 5", "", true, ""})
+	checkMap(t, skip, mapCase{"Sony - PlayStation 5", "", "", false, `no platform matches "Sony - PlayStation 5"`})
 	for _, bad := range []string{"", ".", "..", "a/b", "a\x00b"} {
 		checkMap(t, keep, mapCase{bad, "", "", false, `invalid folder name "` + strings.ReplaceAll(bad, "\x00", `\x00`) + `"`})
 	}
@@ -174,8 +177,8 @@ func TestNewLayoutErrors(t *testing.T) {
 			[]string{`layout "miyoo": unknown device layout; valid layouts: adam, batocera (knulli), crossmix, es (es-de, esde, emulationstation),`, "onion", "twmenu"}},
 		{"unknown only", Options{Layout: "onion", Only: []string{"gba", "Nintendo - Virtual Boy 2"}}, ErrUnknownPlatform,
 			[]string{`only "Nintendo - Virtual Boy 2": unknown platform`}},
-		{"unknown override", Options{Overrides: map[string]string{"ps3": "PS3"}}, ErrUnknownPlatform,
-			[]string{`override "ps3": unknown platform`}},
+		{"unknown override", Options{Overrides: map[string]string{"ps5": "PS5"}}, ErrUnknownPlatform,
+			[]string{`override "ps5": unknown platform`}},
 		{"empty override", Options{Overrides: map[string]string{"gba": ""}}, ErrInvalidFolder,
 			[]string{`override "gba" folder "": invalid folder name: empty`}},
 		{"dot override", Options{Overrides: map[string]string{"gba": "."}}, ErrInvalidFolder,
@@ -239,14 +242,19 @@ func TestSharedFolders(t *testing.T) {
 		want map[string][]string
 	}{
 		{Options{Layout: "mister"}, map[string][]string{
-			"Gameboy": {"gb", "gbc"}, "NES": {"fds", "nes"}, "SMS": {"gg", "sms"},
-			"SNES": {"satellaview", "snes"}, "TGFX16": {"pce", "sgfx"}, "WonderSwan": {"ws", "wsc"},
+			"Amiga": {"amiga", "amiga1200", "amiga600"}, "Gameboy": {"gb", "gbc"}, "Genesis": {"md", "megadrive", "megadrivejp"},
+			"MSX1": {"msx", "msx1"}, "MegaCD": {"megacd", "megacdjp", "segacd"}, "NES": {"famicom", "fds", "nes"},
+			"NeoGeo": {"neocd", "neogeo", "neogeocdjp"}, "Odyssey2": {"odyssey2", "videopac"}, "S32X": {"32x", "sega32xjp", "sega32xna"},
+			"SMS": {"gg", "multivision", "sg1000", "sms"}, "SNES": {"satellaview", "sfc", "snes", "snesna"}, "Saturn": {"saturn", "saturnjp"},
+			"TGFX16": {"pce", "pcengine", "sgfx"}, "TGFX16-CD": {"pcecd", "tgcd"}, "WonderSwan": {"ws", "wsc"},
 		}},
-		{Options{Layout: "onion"}, map[string][]string{"MSX": {"msx", "msx2"}, "NGP": {"ngp", "ngpc"}, "WS": {"ws", "wsc"}}},
+		{Options{Layout: "onion", Only: []string{"gb", "gbc", "md", "msx", "msx2", "ngp", "ngpc", "ws", "wsc"}}, map[string][]string{
+			"MD": {"md", "megadrive", "megadrivejp"}, "MSX": {"msx", "msx1", "msx2"}, "NGP": {"ngp", "ngpc"}, "WS": {"ws", "wsc"},
+		}},
 		{Options{Layout: "onion", Only: []string{"ngp", "ws"}}, map[string][]string{}},
 		{Options{Layout: "es"}, map[string][]string{}},
-		{Options{Layout: "onion", Overrides: map[string]string{"gbc": "gb"}}, map[string][]string{
-			"GB": {"gb", "gbc"}, "MSX": {"msx", "msx2"}, "NGP": {"ngp", "ngpc"}, "WS": {"ws", "wsc"},
+		{Options{Layout: "onion", Only: []string{"gb", "gbc", "ws", "wsc"}, Overrides: map[string]string{"gbc": "gb"}}, map[string][]string{
+			"GB": {"gb", "gbc"}, "WS": {"ws", "wsc"},
 		}},
 		{Options{Overrides: map[string]string{"gb": "Handhelds", "gba": "handhelds"}}, map[string][]string{
 			"Handhelds": {"gb", "gba"},

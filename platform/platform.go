@@ -13,6 +13,14 @@
 // malformed file makes Catalog, Layouts and Lookup panic and NewLayout fail,
 // and fails the package tests.
 //
+// A row may be a variant of another platform (the "of" column): a regional or
+// model system such as ES-DE's megadrivejp, snesna or amiga1200. A variant
+// has its own id, names and, where a device has one, its own folder (ES-DE's
+// megadrivejp, Batocera's amiga1200); on every other layout it goes where
+// its parent goes (Onion MD, MiSTer Genesis). A folder a variant inherits is
+// its parent's claim, never a second claim on the device key. Options.Only
+// selects a platform's variants with it.
+//
 // # Matching library folders
 //
 // Lookup compares normalised keys, never regular expressions: a key is the
@@ -30,17 +38,19 @@
 // means gb. A device key that two platforms share (a merged device folder)
 // must also be a primary key of one of them, or the catalog does not load;
 // so every such choice is written down in the catalog and tested, and none
-// is left to row order. The choices are: MiSTer Gameboy, miyoocfw GB and
-// twmenu gb → gb; MiSTer and miyoocfw SMS → sms; Onion/twmenu/adam NGP and
+// is left to row order. The choices are: MiSTer Gameboy and twmenu gb → gb;
+// MiSTer and miyoocfw SMS → sms; MiSTer NeoGeo → neogeo; Onion/twmenu/adam NGP and
 // FunKey "Neo Geo Pocket" → ngp; MiSTer, Pocket and FunKey NES → nes;
 // MiSTer TGFX16, Pocket pce and miyoocfw PCE → pce; miyoocfw SMD → md;
 // Onion WS, MiSTer/Pocket/FunKey WonderSwan, miyoocfw WSWAN and twmenu ws →
 // ws; adam WSC → wsc; Onion/spruce/adam MSX → msx; MiSTer SNES and Pocket
-// snes → snes. Two device folders mean another platform than on their
+// snes → snes. Four device folders mean another platform than on their
 // device: CrossMix names its Neo Geo Pocket Color folder "NGC", but as a
-// library folder NGC means GameCube (an alias of gc, and RomM's slug); and
+// library folder NGC means GameCube (an alias of gc, and RomM's slug);
 // MiSTer's MSX2 folder is "MSX", which means msx (MiSTer's MSX1 folder is
-// "MSX1").
+// "MSX1"); ROCKNIX's DOS folder is "pc", which as a library folder means
+// ES-DE's IBM PC system; and Onion's VIDEOPAC holds the Videopac+ G7400,
+// while ES-DE's and ROCKNIX's videopac is the G7000 (Odyssey 2).
 //
 // When the whole name has no key, Lookup tries, in order: the name without
 // trailing "(...)" and "[...]" groups ("Nintendo - Game Boy (Parent-Clone)");
