@@ -372,6 +372,39 @@ func TestExFATCardUnmountedAndRemounted(t *testing.T) {
 	h.waitFor("resumed", h.mirrored(map[string]string{"gb/a.gb": "a", "gb/b.gb": "b"}))
 }
 
+// TestIdleDaemonLeavesTheCardFreeToUnmount: between passes the daemon
+// holds no descriptor on the card, so a plain umount (a desktop's Eject)
+// succeeds; the daemon notices, pauses, and resumes when the card is back.
+func TestIdleDaemonLeavesTheCardFreeToUnmount(t *testing.T) {
+	h := newHarness(t, "")
+	card := testfs.ExFAT(t, "64M")
+	h.dst = filepath.Join(card, "Roms")
+	h.writeConfig("")
+	h.write("gb/a.gb", "a")
+	h.start()
+	h.waitFor("initial mirror, in sync", func() bool {
+		st, err := status.GetStatus(context.Background(), h.sock)
+		return err == nil && st[0].State == status.StateInSync && h.mirrored(map[string]string{"gb/a.gb": "a"})()
+	})
+
+	testfs.Unmount(t, card, false) // not lazy: fails with EBUSY if anything is open
+	h.write("gb/b.gb", "b")
+	h.waitFor("offline", func() bool {
+		st, err := status.GetStatus(context.Background(), h.sock)
+		return err == nil && st[0].State == status.StatePausedOffline
+	})
+	_, err := os.Stat(h.dst)
+	assert.True(t, errors.Is(err, fs.ErrNotExist), "the empty mount point is not filled: %v", err)
+
+	testfs.Remount(t, card)
+	h.waitFor("resumed", h.mirrored(map[string]string{"gb/a.gb": "a", "gb/b.gb": "b"}))
+	h.waitFor("in sync again", func() bool {
+		st, err := status.GetStatus(context.Background(), h.sock)
+		return err == nil && st[0].State == status.StateInSync
+	})
+	testfs.Unmount(t, card, false)
+}
+
 func TestStopDuringALargeCopyLeavesNoTempFile(t *testing.T) {
 	h := newHarness(t, "")
 	h.write("psx/big.bin", strings.Repeat("b", 256<<20))

@@ -243,6 +243,14 @@ func (l *loop) pass(ctx context.Context, scope romsync.Scope, waiters []chan *ro
 		r.putBack(scope, waiters)
 		return
 	}
+	if err == nil || reactionTo(err).phase != phasePaused {
+		// Nothing of romsyncd keeps the card busy between passes: the
+		// desktop can unmount it whenever no pass is writing (released
+		// before the state says the pass is done).
+		if rerr := l.sess.Release(); rerr != nil {
+			r.log.Debug("release card", "err", rerr)
+		}
+	}
 	r.record(rep, err)
 	reply(waiters, rep)
 	// A pass's listings are garbage now; an idle daemon gives the memory

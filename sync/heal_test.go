@@ -2,8 +2,10 @@ package sync
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -86,4 +88,46 @@ func TestInitKilledAfterItsMarkerIsFinishedByTheNextPass(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(e.src, "gb/a.gb")))
 	r = e.mustPass(t)
 	assert.Equal(t, 1, r.Deleted, "adopted files are romsyncd's")
+}
+
+// TestReleasedSessionHoldsNothingAndRereadsWhatOthersWrote: a released
+// session keeps no descriptor on the card; its next pass takes the lock
+// again and reads the manifests another romsyncd changed meanwhile.
+func TestReleasedSessionHoldsNothingAndRereadsWhatOthersWrote(t *testing.T) {
+	e := newEnv(t)
+	writeTree(t, e.src, map[string]string{"gb/a.gb": "a", "nes/n.nes": "n"})
+	s1, err := Open(context.Background(), e.opts)
+	require.NoError(t, err)
+	defer s1.Close()
+	_, err = s1.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	require.NoError(t, s1.Release())
+	assert.Empty(t, openUnder(t, e.dst), "descriptors on the card while released")
+
+	// Another romsyncd installs a file while s1 is released.
+	writeTree(t, e.src, map[string]string{"gb/c.gb": "c"})
+	r := e.mustPass(t)
+	require.Equal(t, 1, r.Copied)
+
+	// s1 knows it is romsyncd's: the library dropping it deletes it.
+	require.NoError(t, os.Remove(filepath.Join(e.src, "gb/c.gb")))
+	r, err = s1.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Deleted, "%+v", r)
+	assert.True(t, r.InSync, "%+v", r)
+}
+
+// openUnder lists this process's open descriptors on files under dir.
+func openUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range ents {
+		p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && (p == dir || strings.HasPrefix(p, dir+"/")) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -31,6 +31,18 @@ type Scope struct {
 func (s *Session) Pass(ctx context.Context, scope Scope) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Profile: s.opts.Profile, Source: s.opts.Source, Target: s.opts.Target, DryRun: s.opts.DryRun, Created: s.target.Created()}
+	if s.target.Released() {
+		if err := s.target.Reacquire(); err != nil {
+			rep.setError(err)
+			rep.finish(start)
+			return rep, err
+		}
+		if err := s.healed(ctx); err != nil {
+			rep.setError(err)
+			rep.finish(start)
+			return rep, err
+		}
+	}
 	err := s.pass(ctx, scope, rep)
 	if ferr := s.target.FinishInflight(); ferr != nil && err == nil && !s.opts.DryRun {
 		err = s.targetErr(s.target.Root(), ferr)

@@ -202,6 +202,11 @@ func (s *Session) probe(ctx context.Context) error {
 	return nil
 }
 
+// Release lets go of the card until the next pass (see
+// cardstate.State.Release): a daemon holds no descriptor on a card between
+// passes, so the card can be unmounted whenever no pass is writing it.
+func (s *Session) Release() error { return s.target.Release() }
+
 // Close releases the target.
 func (s *Session) Close() error { return s.target.Close() }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	stdsync "sync"
+	"syscall"
 
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
@@ -122,14 +124,14 @@ func ManifestPath(metaDir, dir string) string {
 // writes nothing. A damaged manifest (empty, truncated, garbled) is an
 // error; see loadManifests for the tolerant form Open uses.
 func LoadManifests(metaDir string) (map[string]*Folder, error) {
-	out, damaged, err := loadManifests(metaDir)
+	set, err := loadManifests(metaDir, nil)
 	if err != nil {
 		return nil, err
 	}
-	if len(damaged) > 0 {
-		return nil, damaged[0].err
+	if len(set.damaged) > 0 {
+		return nil, set.damaged[0].err
 	}
-	return out, nil
+	return set.folders, nil
 }
 
 // damagedManifest is a manifest file that could not be used: its file
@@ -143,17 +145,43 @@ type damagedManifest struct {
 // cut or a filesystem error, not another romsyncd version.
 var errDamaged = errors.New("damaged")
 
-// loadManifests reads every folder manifest; damaged ones are returned
-// apart, for the caller to heal. Other errors (the folder unreadable, a
-// manifest of a newer romsyncd) are returned as errors.
-func loadManifests(metaDir string) (map[string]*Folder, []damagedManifest, error) {
+// fileSig tells versions of a manifest file apart: an atomic write makes
+// a new file (another inode), and changes its size or mtime.
+type fileSig struct {
+	size, mtime int64
+	ino         uint64
+}
+
+func sigOf(fi fs.FileInfo) fileSig {
+	s := fileSig{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino = st.Ino
+	}
+	return s
+}
+
+// manifestSet is what loadManifests read: the folders of the manifests
+// read, the signature of every manifest file present, the damaged ones.
+type manifestSet struct {
+	folders map[string]*Folder
+	sigs    map[string]fileSig // file name -> signature, every manifest present
+	damaged []damagedManifest
+}
+
+// loadManifests reads the folder manifests whose file is not known
+// (known: file name -> signature of the version already in memory; nil
+// reads all). Damaged ones are returned apart, for the caller to heal.
+// Other errors (the folder unreadable, a manifest of a newer romsyncd)
+// are returned as errors.
+func loadManifests(metaDir string, known map[string]fileSig) (manifestSet, error) {
+	set := manifestSet{folders: map[string]*Folder{}, sigs: map[string]fileSig{}}
 	dir := filepath.Join(metaDir, foldersDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]*Folder{}, nil, nil
+		return set, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read manifests %s: %w", dir, err)
+		return set, fmt.Errorf("read manifests %s: %w", dir, err)
 	}
 	var names []string
 	for _, e := range ents {
@@ -161,41 +189,64 @@ func loadManifests(metaDir string) (map[string]*Folder, []damagedManifest, error
 		if strings.HasPrefix(name, TempPrefix) || !strings.HasSuffix(name, ".json") {
 			continue // a manifest write in flight or interrupted by a crash; other files
 		}
+		if known != nil {
+			fi, err := e.Info()
+			if err != nil {
+				continue // gone meanwhile
+			}
+			if sig, ok := known[name]; ok && sig == sigOf(fi) {
+				set.sigs[name] = sig
+				continue
+			}
+		}
 		names = append(names, name)
 	}
 	// Decoding is CPU-bound: one folder per core.
 	folders := make([]*Folder, len(names))
+	sigs := make([]fileSig, len(names))
 	errs := make([]error, len(names))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, name := range names {
 		g.Go(func() error {
-			folders[i], errs[i] = readManifest(filepath.Join(dir, name), name)
+			folders[i], sigs[i], errs[i] = readManifest(filepath.Join(dir, name), name)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	out := make(map[string]*Folder, len(folders))
-	var damaged []damagedManifest
 	for i, f := range folders {
 		switch {
 		case errs[i] == nil:
-			out[f.Dir] = f
+			set.folders[f.Dir] = f
+			set.sigs[names[i]] = sigs[i]
+		case errors.Is(errs[i], fs.ErrNotExist):
+			// removed meanwhile
 		case errors.Is(errs[i], errDamaged):
-			damaged = append(damaged, damagedManifest{names[i], errs[i]})
+			set.damaged = append(set.damaged, damagedManifest{names[i], errs[i]})
 		default:
-			return nil, nil, errs[i]
+			return set, errs[i]
 		}
 	}
-	return out, damaged, nil
+	return set, nil
 }
 
-func readManifest(p, name string) (*Folder, error) {
-	data, err := os.ReadFile(p)
+// readManifest reads one manifest and the signature of the version read.
+func readManifest(p, name string) (*Folder, fileSig, error) {
+	f, err := os.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", p, err)
+		return nil, fileSig{}, fmt.Errorf("read manifest %s: %w", p, err)
 	}
-	return decodeManifest(p, name, data)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fileSig{}, fmt.Errorf("read manifest %s: %w", p, err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fileSig{}, fmt.Errorf("read manifest %s: %w", p, err)
+	}
+	m, err := decodeManifest(p, name, data)
+	return m, sigOf(fi), err
 }
 
 func decodeManifest(p, name string, data []byte) (*Folder, error) {
@@ -417,8 +468,32 @@ func (t *State) Save(dir string, durable bool) error {
 	if err := writeManifest(t.meta, dir, data, durable); err != nil {
 		return err
 	}
+	t.noteWritten(dir, data != nil)
 	if durable {
 		t.copies.write(dir, data)
 	}
 	return nil
+}
+
+// noteWritten records the signature of the manifest of dir this State just
+// wrote (or removed), so that Reacquire reads again only what another
+// process wrote meanwhile.
+func (t *State) noteWritten(dir string, exists bool) {
+	name := manifestName(dir)
+	var sig fileSig
+	if exists {
+		fi, err := os.Stat(filepath.Join(t.meta, foldersDir, name))
+		if err != nil {
+			exists = false
+		} else {
+			sig = sigOf(fi)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if exists {
+		t.sigs[name] = sig
+	} else {
+		delete(t.sigs, name)
+	}
 }

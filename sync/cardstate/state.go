@@ -31,6 +31,7 @@ type State struct {
 
 	mu      stdsync.Mutex
 	folders map[string]*Folder
+	sigs    map[string]fileSig // manifest file name -> the version in memory
 
 	jmu      stdsync.Mutex   // the in-flight journal
 	inflight map[string]bool // folder -> created by romsyncd
@@ -38,6 +39,7 @@ type State struct {
 	copies   copies   // the host's copy of the manifests
 	healed   []Healed // damaged manifests found by Open
 	adopting bool     // an adoption is unfinished
+	released bool     // the lock is let go between passes
 }
 
 // OpenOptions says how a target may be opened.
@@ -63,7 +65,7 @@ type OpenOptions struct {
 // takes the target's lock, loads its manifests and cleans up after a run
 // that was killed.
 func Open(root string, opts OpenOptions) (*State, error) {
-	t := &State{root: root, meta: filepath.Join(root, MetaDirName)}
+	t := &State{root: root, meta: filepath.Join(root, MetaDirName), sigs: map[string]fileSig{}}
 	st, err := os.Stat(root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -121,12 +123,77 @@ func Open(root string, opts OpenOptions) (*State, error) {
 
 // loadManifests reads the card's manifests and heals the damaged ones.
 func (t *State) loadManifests(dryRun bool) error {
-	f, damaged, err := loadManifests(t.meta)
+	set, err := loadManifests(t.meta, nil)
 	if err != nil {
 		return err
 	}
-	t.folders = f
-	t.healed, err = t.heal(damaged, dryRun)
+	t.folders, t.sigs = set.folders, set.sigs
+	t.healed, err = t.heal(set.damaged, dryRun)
+	return err
+}
+
+// Release lets go of the card between passes: the lock's descriptor is
+// closed, so nothing of romsyncd keeps the card busy and the desktop can
+// unmount it. The manifests stay in memory; Reacquire takes the card back.
+func (t *State) Release() error {
+	t.released = true
+	return t.Close()
+}
+
+// Released reports whether the card was released.
+func (t *State) Released() bool { return t.released }
+
+// Reacquire takes a released card back: its marker must still be the same
+// card's, its lock is taken again, and what another romsyncd changed
+// meanwhile is read again (only the manifests whose file changed), after
+// cleaning up what a killed one left.
+func (t *State) Reacquire() error {
+	m, err := readMarker(t.meta)
+	if err != nil || m.ID != t.marker.ID {
+		return fmt.Errorf("target %s: %w: its marker is gone or is another card's (card removed or replaced?)", t.root, outcome.ErrTargetOffline)
+	}
+	if err := t.takeLock(); err != nil {
+		return err
+	}
+	t.released = false
+	removeMetaTemps(t.meta)
+	if err := t.refresh(); err != nil {
+		t.Close()
+		return err
+	}
+	if err := t.checkAdopting(false, t.marker.Profile); err != nil {
+		t.Close()
+		return err
+	}
+	if err := t.recoverInflight(); err != nil {
+		t.Close()
+		return fmt.Errorf("target %s: recover from an interrupted run: %w", t.root, err)
+	}
+	return nil
+}
+
+// refresh reads again the manifests another process changed.
+func (t *State) refresh() error {
+	set, err := loadManifests(t.meta, t.sigs)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	for dir := range t.folders {
+		name := manifestName(dir)
+		if _, had := t.sigs[name]; had {
+			if _, still := set.sigs[name]; !still {
+				delete(t.folders, dir) // removed by another process
+			}
+		}
+	}
+	for dir, f := range set.folders {
+		t.folders[dir] = f
+	}
+	t.sigs = set.sigs
+	t.mu.Unlock()
+	healed, err := t.heal(set.damaged, false)
+	t.healed = healed
 	return err
 }
 
