@@ -302,3 +302,12 @@ func reasons(items []Item) map[string]string {
 	}
 	return out
 }
+
+// paths lists the paths of items, in order.
+func paths(items []Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.Path
+	}
+	return out
+}

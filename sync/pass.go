@@ -145,6 +145,7 @@ func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, 
 		}
 		planned = append(planned, fr)
 	}
+	s.fit(planned, rep)
 	var files int
 	var bytes int64
 	for _, fr := range planned {

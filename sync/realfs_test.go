@@ -65,11 +65,12 @@ func (e *realEnv) converged(t *testing.T) {
 	checkConverged(t, e.dst, libraryFiles(t, e.src), e.user)
 }
 
-// TestFullTargetStopsAndConvergesOnceThereIsRoom: a library larger than the
-// card's free space stops the pass with outcome.ErrTargetFull and a message that
-// says how much was needed and how much there is; nothing half-written is
-// left, and once the user frees room the next pass converges.
-func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
+// TestNearlyFullCardGetsWhatFits: a library larger than the card's free
+// space: the files that fit are copied, each that does not is skipped with
+// a message that says how much it needs and how much the card has; nothing
+// half-written is left, and once the user frees room the next pass
+// converges.
+func TestNearlyFullCardGetsWhatFits(t *testing.T) {
 	mnt := testfs.Tmpfs(t, "8m")
 	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
 	e.lib(t, "nes/small.nes", content("small", 40<<10))
@@ -83,25 +84,35 @@ func TestFullTargetStopsAndConvergesOnceThereIsRoom(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		e.lib(t, "gb/"+n+".gb", content(n, 2<<20))
 	}
+	e.lib(t, "gb/tiny.gb", content("tiny", 10<<10))
 	r, err := runPass(context.Background(), t, e.opts)
-	require.ErrorIs(t, err, outcome.ErrTargetFull)
-	msg := err.Error()
-	m := regexp.MustCompile(`target full: need ([0-9.]+) MiB .*have ([0-9.]+) MiB`).FindStringSubmatch(msg)
-	if assert.NotNil(t, m, msg) {
-		need, _ := strconv.ParseFloat(m[1], 64)
-		have, _ := strconv.ParseFloat(m[2], 64)
-		assert.Greater(t, need, have, "the message must make sense to the user: %s", msg)
-	}
-	assert.Equal(t, msg, r.Error)
+	require.NoError(t, err)
 	assert.False(t, r.InSync)
-	e.check(t)
-	// What fit before the card was full is installed: a retry does not
-	// write it again.
 	// (About 4.9 MiB free: a.gb fits, b.gb would leave less than the
-	// reserve kept for the manifests.)
-	assert.Equal(t, 1, r.Copied, "%+v", r)
-	_, err = os.Stat(filepath.Join(e.dst, "gb/a.gb"))
-	assert.NoError(t, err)
+	// reserve kept for the manifests; tiny.gb fits after it.)
+	assert.Equal(t, 2, r.Copied, "%+v", r)
+	require.Len(t, r.Skipped, 2, "%+v", r.Skipped)
+	for _, it := range r.Skipped {
+		assert.Equal(t, outcome.NoRoom, it.Skip)
+		m := regexp.MustCompile(`^does not fit: needs ([0-9.]+) MiB, the card has ([0-9.]+) [KM]iB free$`).FindStringSubmatch(it.Reason)
+		if assert.NotNil(t, m, it.Reason) {
+			need, _ := strconv.ParseFloat(m[1], 64)
+			assert.Equal(t, 2.0, need)
+		}
+	}
+	e.check(t)
+	for _, f := range []string{"gb/a.gb", "gb/tiny.gb"} {
+		_, err = os.Stat(filepath.Join(e.dst, f))
+		assert.NoError(t, err)
+	}
+
+	// A dry run plans exactly that: nothing (what fits is there), the same
+	// two files skipped.
+	dry := e.opts
+	dry.DryRun = true
+	d := mustRun(t, dry)
+	assert.Empty(t, d.Plan, "%+v", d.Plan)
+	assert.Equal(t, reasons(r.Skipped), reasons(d.Skipped))
 
 	// The user deletes the covers: the next pass has room and converges.
 	require.NoError(t, os.Remove(filepath.Join(e.dst, "Imgs/covers.bin")))
@@ -446,14 +457,23 @@ func TestCancelAnywhereThenConverge(t *testing.T) {
 	}
 }
 
-// errText of a fatal pass error mentions the target, not a temp path only.
-func TestFullTargetMessageNamesTheFile(t *testing.T) {
+// TestFileLargerThanTheCardIsSkippedAndNamed: the skipped file is named,
+// with its size and the card's free space, in a dry run and in the pass.
+func TestFileLargerThanTheCardIsSkippedAndNamed(t *testing.T) {
 	mnt := testfs.Tmpfs(t, "4m")
 	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
 	e.lib(t, "psx/disc.bin", content("disc", 5<<20))
-	_, err := runPass(context.Background(), t, e.opts)
-	require.ErrorIs(t, err, outcome.ErrTargetFull)
-	assert.True(t, strings.Contains(err.Error(), "psx/disc.bin"), err.Error())
+	e.lib(t, "gb/a.gb", content("a", 1000))
+	mustRun(t, e.opts) // the first pass creates the target
+	e.lib(t, "psx/disc2.bin", content("disc2", 5<<20))
+	for _, dry := range []bool{true, false} {
+		o := e.opts
+		o.DryRun = dry
+		r, err := runPass(context.Background(), t, o)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"psx/disc.bin", "psx/disc2.bin"}, paths(r.Skipped), "dry run %v", dry)
+		assert.Contains(t, r.Skipped[0].Reason, "does not fit: needs 5.0 MiB, the card has")
+	}
 	e.check(t)
 }
 
@@ -489,8 +509,8 @@ func TestDryRunLeavesCrashLeftoversAlone(t *testing.T) {
 }
 
 // TestSessionKeptAcrossAFullCard: the daemon keeps its session after a
-// pass that failed with outcome.ErrTargetFull (only offline errors reopen it), so
-// the next pass starts from the in-memory manifests the failed one left.
+// pass that left files out for want of room, so the next pass starts from
+// the in-memory manifests and copies only what was left out.
 func TestSessionKeptAcrossAFullCard(t *testing.T) {
 	mnt := testfs.Tmpfs(t, "8m")
 	e := newRealEnv(t, filepath.Join(mnt, "Roms"))
@@ -503,15 +523,17 @@ func TestSessionKeptAcrossAFullCard(t *testing.T) {
 	s, err := Open(context.Background(), e.opts)
 	require.NoError(t, err)
 	defer s.Close()
-	_, err = s.Pass(context.Background(), Scope{All: true})
-	require.ErrorIs(t, err, outcome.ErrTargetFull)
+	r, err := s.Pass(context.Background(), Scope{All: true})
+	require.NoError(t, err)
+	assert.Len(t, r.Skipped, 2)
 	e.check(t)
 
 	require.NoError(t, os.Remove(filepath.Join(e.dst, "Imgs/covers.bin")))
 	delete(e.user, "Imgs/covers.bin")
-	r, err := s.Pass(context.Background(), Scope{All: true})
+	r, err = s.Pass(context.Background(), Scope{All: true})
 	require.NoError(t, err)
 	assert.True(t, r.InSync, "%+v", r)
+	assert.Equal(t, 2, r.Copied)
 	e.converged(t)
 	r, err = s.Pass(context.Background(), Scope{All: true})
 	require.NoError(t, err)
@@ -558,3 +580,32 @@ func TestMarkerReadBackGarbledIsNotOffline(t *testing.T) {
 	require.NoError(t, os.Remove(marker))
 	assert.False(t, s.Target().Online())
 }
+
+// TestDryRunSkipsWhatTheFilesystemCannotHold: a file larger than the card's
+// filesystem holds (4 GiB on FAT32; 1 MiB here) is skipped by the dry run
+// as by the pass, and counts in neither's plan nor progress total.
+func TestDryRunSkipsWhatTheFilesystemCannotHold(t *testing.T) {
+	e := newRealEnv(t, filepath.Join(t.TempDir(), "card"))
+	e.opts.MaxFileSize = 1 << 20
+	e.lib(t, "psx/big.bin", content("big", 2<<20))
+	e.lib(t, "gb/a.gb", content("a", 1000))
+	for _, dry := range []bool{true, false} {
+		o := e.opts
+		o.DryRun = dry
+		prog := &countProgress{}
+		o.Progress = prog
+		r, err := runPass(context.Background(), t, o)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"psx/big.bin"}, paths(r.Skipped), "dry run %v", dry)
+		assert.Equal(t, outcome.TooLarge, r.Skipped[0].Skip)
+		assert.Equal(t, int64(1000), prog.planned, "dry run %v: the total counts only what will be copied", dry)
+		if dry {
+			assert.Len(t, r.Plan, 1)
+		}
+	}
+}
+
+type countProgress struct{ planned int64 }
+
+func (p *countProgress) Planned(files int, bytes int64) { p.planned = bytes }
+func (p *countProgress) Done(files int, bytes int64)    {}

@@ -128,6 +128,9 @@ const (
 	Name Skip = "name"
 	// Link: a library link romsyncd does not follow.
 	Link Skip = "link"
+	// NoRoom: the card has not enough free space for it (the files that
+	// fit are copied).
+	NoRoom Skip = "no_room"
 )
 
 // OfTarget turns an error of an operation on the target into the
