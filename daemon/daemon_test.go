@@ -465,3 +465,40 @@ func TestAFileHeldOpenByItsWriterIsInstalledOnceClosed(t *testing.T) {
 	require.NoError(t, w.Close())
 	h.waitFor("installed once closed", h.mirrored(map[string]string{"gb/seed.gb": "s", "gb/slow.gb": "part one part two"}))
 }
+
+// TestAConflictIsAStateLoggedOnce: a foreign file in the way of a ROM is
+// shown by status as "not in sync" with the conflict listed, logged once
+// when it appears (not on every pass) and once when it is settled.
+func TestAConflictIsAStateLoggedOnce(t *testing.T) {
+	h := newHarness(t, "")
+	h.write("gb/a.gb", "a")
+	h.start()
+	h.waitFor("initial mirror", h.mirrored(map[string]string{"gb/a.gb": "a"}))
+	getStatus := func() status.ProfileStatus {
+		st, err := status.GetStatus(context.Background(), h.sock)
+		require.NoError(t, err)
+		return st[0]
+	}
+	// The user's own file sits where b.gb goes.
+	require.NoError(t, os.WriteFile(filepath.Join(h.dst, "gb", "b.gb"), []byte("mine"), 0o644))
+	h.write("gb/b.gb", "b")
+	h.waitFor("not in sync", func() bool { return getStatus().State == status.StateNotInSync })
+	st := getStatus()
+	require.Len(t, st.Conflicts, 1)
+	assert.Equal(t, "gb/b.gb", st.Conflicts[0].Path)
+	assert.Contains(t, st.LastError, "1 conflict(s)")
+
+	// More passes (library changes elsewhere): the conflict is not logged again.
+	for i := range 3 {
+		h.write(fmt.Sprintf("nes/n%d.nes", i), "n")
+		h.waitFor("mirrored", func() bool { return tree(h.dst)[fmt.Sprintf("nes/n%d.nes", i)] == "n" })
+	}
+	assert.Equal(t, 1, strings.Count(h.logs.String(), `msg=conflict `), h.logs.String())
+
+	// The user moves the file away: settled, logged once, in sync.
+	require.NoError(t, os.Remove(filepath.Join(h.dst, "gb", "b.gb")))
+	h.write("gb/c.gb", "c") // an event in the folder
+	h.waitFor("in sync", func() bool { return getStatus().State == status.StateInSync })
+	assert.Empty(t, getStatus().Conflicts)
+	assert.Equal(t, 1, strings.Count(h.logs.String(), `msg="conflict settled"`), h.logs.String())
+}

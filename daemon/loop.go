@@ -251,7 +251,7 @@ func (l *loop) pass(ctx context.Context, scope romsync.Scope, waiters []chan *ro
 			r.log.Debug("release card", "err", rerr)
 		}
 	}
-	r.record(rep, err)
+	r.record(scope, rep, err)
 	reply(waiters, rep)
 	// A pass's listings are garbage now; an idle daemon gives the memory
 	// back instead of sitting on a heap sized for its peak.
@@ -295,61 +295,6 @@ func (l *loop) targetOnline(online bool) {
 // outage becomes a busy loop.
 func (l *loop) waitRetry(ctx context.Context) {
 	sleep(ctx, l.r.retry)
-}
-
-// record updates the state, the metrics and the log after a pass.
-func (r *runner) record(rep *romsync.Report, err error) {
-	r.setState(func(st *runState) {
-		st.lastPass = time.Now()
-		st.lastDuration = rep.Duration
-		st.err = nil
-		switch {
-		case err != nil:
-			st.phase, st.reason = reactionTo(err).phase, err.Error()
-		case !rep.InSync:
-			st.phase, st.reason = phaseFailed, problemSummary(rep)
-		default:
-			st.phase, st.reason = phaseInSync, ""
-		}
-	})
-	if r.metrics != nil {
-		r.metrics.PassDone(r.profile.Name, rep.Duration, err == nil && rep.InSync)
-		r.metrics.Conflicts(r.profile.Name, len(rep.Conflicts))
-		r.metrics.Deleted(r.profile.Name, rep.Deleted)
-		for range rep.VerifyFailures {
-			r.metrics.VerifyFailure(r.profile.Name)
-		}
-		r.metrics.TargetOnline(r.profile.Name, err == nil || reactionTo(err).phase != phasePaused)
-		if r.w != nil {
-			ws := r.w.Stats()
-			r.metrics.Watches(r.profile.Name, ws.Watches, ws.Polled)
-		}
-	}
-	if rep.Copied+rep.Deleted+rep.Renamed+len(rep.Conflicts)+len(rep.Errors)+len(rep.Skipped) > 0 {
-		r.log.Info("pass", "copied", rep.Copied, "bytes", rep.CopiedBytes, "renamed", rep.Renamed, "deleted", rep.Deleted,
-			"unchanged", rep.Unchanged, "conflicts", len(rep.Conflicts), "skipped", len(rep.Skipped), "errors", len(rep.Errors),
-			"duration", rep.Duration.Round(time.Millisecond))
-	}
-	for _, c := range rep.Conflicts {
-		r.log.Warn("conflict", "path", c.Path, "reason", c.Reason)
-	}
-	for _, e := range rep.Errors {
-		r.log.Warn("file failed", "path", e.Path, "reason", e.Reason)
-	}
-}
-
-func problemSummary(rep *romsync.Report) string {
-	switch {
-	case len(rep.Errors) > 0:
-		return rep.Errors[0].Path + ": " + rep.Errors[0].Reason
-	case len(rep.Conflicts) > 0:
-		return "conflict " + rep.Conflicts[0].Path + ": " + rep.Conflicts[0].Reason
-	case len(rep.Skipped) > 0:
-		return "skipped " + rep.Skipped[0].Path + ": " + rep.Skipped[0].Reason
-	case rep.DeletesHeld != "":
-		return rep.DeletesHeld
-	}
-	return ""
 }
 
 func reply(waiters []chan *romsync.Report, rep *romsync.Report) {

@@ -51,8 +51,9 @@ const (
 	phaseStarting phase = iota
 	phaseSyncing
 	phaseInSync
-	phasePaused // waiting for the card or the library
-	phaseFailed // the last pass failed or left files out
+	phasePaused    // waiting for the card or the library
+	phaseFailed    // the last pass failed, or files failed
+	phaseNotInSync // files left out that only the user can settle
 )
 
 // runState is the runner's own record of how its profile is doing; the
@@ -63,6 +64,8 @@ type runState struct {
 	err          error  // the error that paused the profile (answers requests meanwhile)
 	lastPass     time.Time
 	lastDuration time.Duration
+	conflicts    problems // as they stand now
+	skipped      problems
 }
 
 func newRunner(cfg *config.Config, p config.Profile, log *slog.Logger, m *metrics.Metrics, retry time.Duration) *runner {
@@ -193,11 +196,12 @@ func (r *runner) setWatcher(w *watcher.Watcher) {
 
 // phaseStates is the control socket's name of each phase.
 var phaseStates = map[phase]string{
-	phaseStarting: status.StateStarting,
-	phaseSyncing:  status.StateSyncing,
-	phaseInSync:   status.StateInSync,
-	phasePaused:   status.StatePausedOffline,
-	phaseFailed:   status.StateError,
+	phaseStarting:  status.StateStarting,
+	phaseSyncing:   status.StateSyncing,
+	phaseInSync:    status.StateInSync,
+	phasePaused:    status.StatePausedOffline,
+	phaseFailed:    status.StateError,
+	phaseNotInSync: status.StateNotInSync,
 }
 
 // status builds the control socket's view of the runner.
@@ -211,9 +215,10 @@ func (r *runner) status() status.ProfileStatus {
 	switch r.st.phase {
 	case phasePaused:
 		st.Offline = r.st.reason
-	case phaseFailed:
+	case phaseFailed, phaseNotInSync:
 		st.LastError = r.st.reason
 	}
+	st.Conflicts, st.Skipped = r.st.conflicts.list(), r.st.skipped.list()
 	if r.all {
 		st.DirtyFolders = -1
 	}

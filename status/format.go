@@ -28,8 +28,8 @@ func FormatStatus(w io.Writer, st []ProfileStatus, now time.Time) error {
 		if lastErr == "" {
 			lastErr = "-" // a cell, not trailing padding
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n",
-			oneLine(p.Name), oneLine(p.State), p.DirtyFolders, bytesize.Format(p.QueuedBytes), lastPass(p, now), lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+			oneLine(p.Name), oneLine(p.State), dirty(p.DirtyFolders), bytesize.Format(p.QueuedBytes), lastPass(p, now), lastErr)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status table: %w", err)
@@ -48,6 +48,35 @@ func FormatStatus(w io.Writer, st []ProfileStatus, now time.Time) error {
 	}
 	if _, err := io.WriteString(w, "\n"+notes.String()); err != nil {
 		return fmt.Errorf("write status notes: %w", err)
+	}
+	return nil
+}
+
+// dirty is the DIRTY cell: a count, or "all" when a full pass is due.
+func dirty(n int) string {
+	if n < 0 {
+		return "all"
+	}
+	return fmt.Sprint(n)
+}
+
+// FormatProblems lists, per profile, the conflicts and the skipped files
+// with the reason for each (`romsyncd status --verbose`).
+func FormatProblems(w io.Writer, st []ProfileStatus) error {
+	var b strings.Builder
+	for _, p := range st {
+		for _, c := range p.Conflicts {
+			fmt.Fprintf(&b, "%s: conflict %s: %s\n", oneLine(p.Name), oneLine(c.Path), oneLine(c.Reason))
+		}
+		for _, c := range p.Skipped {
+			fmt.Fprintf(&b, "%s: skipped %s: %s\n", oneLine(p.Name), oneLine(c.Path), oneLine(c.Reason))
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if _, err := io.WriteString(w, "\n"+b.String()); err != nil {
+		return fmt.Errorf("write status problems: %w", err)
 	}
 	return nil
 }

@@ -29,7 +29,12 @@ func TestFormatStatusGolden(t *testing.T) {
 			LastError: "copy Chrono Trigger (USA).sfc:\ninput/output error", Offline: "no .romsyncd marker; insert the card or run `romsyncd init`",
 			LastPass: now.Add(-30 * time.Second), LastPassDuration: 80 * time.Millisecond,
 		}, {
-			Name: "new", State: StateStarting, Target: "/mnt/sd",
+			Name: "new", State: StateStarting, Target: "/mnt/sd", DirtyFolders: -1,
+		}, {
+			Name: "onion", State: StateNotInSync, Target: "/media/alice/ONION/Roms",
+			LastError: "1 conflict(s); see `romsyncd status --verbose`",
+			LastPass:  now.Add(-time.Minute), LastPassDuration: 300 * time.Millisecond,
+			Conflicts: []Problem{{Path: "GB/b.gb", Reason: "a file romsyncd did not install is in the way"}},
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,5 +88,19 @@ func TestAgoAndDuration(t *testing.T) {
 		if got := shortDuration(tc.d); got != tc.want {
 			t.Errorf("shortDuration(%v) = %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+func TestFormatProblems(t *testing.T) {
+	var buf bytes.Buffer
+	err := FormatProblems(&buf, []ProfileStatus{{Name: "onion",
+		Conflicts: []Problem{{Path: "GB/b.gb", Reason: "in the way"}},
+		Skipped:   []Problem{{Path: "PS/big.bin", Reason: "does not fit:\nneeds 5.0 GiB"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "\nonion: conflict GB/b.gb: in the way\nonion: skipped PS/big.bin: does not fit: needs 5.0 GiB\n"
+	if buf.String() != want {
+		t.Errorf("FormatProblems = %q, want %q", buf.String(), want)
 	}
 }

@@ -25,7 +25,17 @@ const (
 	StateInSync        = "in sync"
 	StatePausedOffline = "paused-offline"
 	StateError         = "error"
+	// StateNotInSync: the last pass ran, but left files out that only the
+	// user can settle (conflicts, files skipped, deletions held); the
+	// problems are listed in Conflicts and Skipped.
+	StateNotInSync = "not in sync"
 )
+
+// Problem is a file a pass left out, and why.
+type Problem struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
 
 // ProfileStatus is what the daemon reports about one profile.
 type ProfileStatus struct {
@@ -33,7 +43,7 @@ type ProfileStatus struct {
 	State            string        `json:"state"` // one of the State* constants
 	Target           string        `json:"target"`
 	Source           string        `json:"source"`
-	DirtyFolders     int           `json:"dirty_folders"`
+	DirtyFolders     int           `json:"dirty_folders"` // -1: a full pass is due
 	QueuedBytes      int64         `json:"queued_bytes"`
 	LastPass         time.Time     `json:"last_pass"`
 	LastPassDuration time.Duration `json:"last_pass_duration_ns"`
@@ -41,6 +51,10 @@ type ProfileStatus struct {
 	Offline          string        `json:"offline_reason,omitempty"`
 	Watches          int           `json:"watches"`
 	Polled           int           `json:"polled_folders"`
+	// Conflicts and Skipped are the files the passes left out, as they
+	// stand now (a conflict stays listed until it is settled).
+	Conflicts []Problem `json:"conflicts,omitempty"`
+	Skipped   []Problem `json:"skipped,omitempty"`
 }
 
 // Provider is what the daemon gives the server: its profiles' state and a way

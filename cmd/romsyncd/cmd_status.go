@@ -13,7 +13,7 @@ import (
 )
 
 func newStatusCmd(g *globalFlags) *cobra.Command {
-	var asJSON bool
+	var asJSON, verbose bool
 	var socket string
 	c := &cobra.Command{
 		Use:   "status",
@@ -44,12 +44,16 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 					_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", data)
 					return err
 				}
-				return status.FormatStatus(c.OutOrStdout(), st, time.Now())
+				if err := status.FormatStatus(c.OutOrStdout(), st, time.Now()); err != nil || !verbose {
+					return err
+				}
+				return status.FormatProblems(c.OutOrStdout(), st)
 			}
 			return &exitError{code: exitRefused, err: fmt.Errorf("%w (looked at %v); start it with `romsyncd run` or `systemctl start romsyncd`", status.ErrNoDaemon, sockets)}
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "list each conflict and skipped file with its reason")
 	c.Flags().StringVar(&socket, "socket", "", "the daemon's control socket (default: the config's socket, else the runtime directory)")
 	return c
 }
