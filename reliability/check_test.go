@@ -321,7 +321,7 @@ func (w *world) inspect(mode checkMode, live bool) verdict {
 // manifests, and after a run that ended by itself nothing else (temp
 // files of manifests and markers, probe files).
 func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(string, ...any), known *[]string) {
-	if _, err := os.Stat(filepath.Join(meta, "marker")); err != nil && !live {
+	if _, err := os.Stat(filepath.Join(meta, "marker")); err != nil && !live && !(mode == afterKill && markerUnderWay(meta)) {
 		bad(".romsyncd/marker: %v", err)
 	}
 	if mode == afterKill {
@@ -349,6 +349,23 @@ func (w *world) checkMeta(meta string, mode checkMode, live bool, bad func(strin
 		}
 		return nil
 	})
+}
+
+// markerUnderWay reports whether meta is what a run killed while it gave
+// the card its marker leaves: nothing but temp files (and init's note that
+// an adoption is under way). The next run finishes the job; the converge
+// check after it proves that.
+func markerUnderWay(meta string) bool {
+	ents, err := os.ReadDir(meta)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".romsyncd-") && e.Name() != "adopting" {
+			return false
+		}
+	}
+	return true
 }
 
 func kindOf(u userEntry) string {

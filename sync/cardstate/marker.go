@@ -36,17 +36,14 @@ func (t *State) openMarker(opts OpenOptions) error {
 	case errors.Is(err, fs.ErrNotExist) && opts.MayCreate && !opts.DryRun && onlyLeftovers(t.root):
 		// The very first pass was killed between creating the target and
 		// writing its marker: finish the job.
-		if err := t.writeMarker(opts.Profile); err != nil {
+		if err := t.writeMarker(opts.Profile, false); err != nil {
 			return err
 		}
 		t.created = true
 	case errors.Is(err, fs.ErrNotExist) && opts.Adopt && !opts.DryRun:
-		// The adoption is recorded before the marker: a run killed before
+		// The adoption is recorded with the marker: a run killed before
 		// it ends leaves files a later pass must adopt, not call foreign.
-		if err := t.noteAdopting(opts.Profile); err != nil {
-			return err
-		}
-		if err := t.writeMarker(opts.Profile); err != nil {
+		if err := t.writeMarker(opts.Profile, true); err != nil {
 			return err
 		}
 	case errors.Is(err, fs.ErrNotExist) && opts.Adopt:
@@ -64,20 +61,29 @@ func (t *State) openMarker(opts OpenOptions) error {
 	return nil
 }
 
-// onlyLeftovers reports whether root holds nothing but a .romsyncd folder
-// with nothing but temp files in it: what a first pass killed before its
-// marker was in place leaves.
+// onlyLeftovers reports whether root holds nothing but what a first pass
+// killed before its marker was in place leaves: romsyncd temp entries (a
+// .romsyncd being built under a temp name), or a .romsyncd folder with
+// nothing but temp files in it (left by older versions).
 func onlyLeftovers(root string) bool {
 	ents, err := os.ReadDir(root)
-	if err != nil || len(ents) != 1 || ents[0].Name() != MetaDirName || !ents[0].IsDir() {
-		return false
-	}
-	inner, err := os.ReadDir(filepath.Join(root, MetaDirName))
 	if err != nil {
 		return false
 	}
-	for _, e := range inner {
-		if !strings.HasPrefix(e.Name(), TempPrefix) || !e.Type().IsRegular() {
+	for _, e := range ents {
+		switch {
+		case IsTemp(e.Name()):
+		case e.Name() == MetaDirName && e.IsDir():
+			inner, err := os.ReadDir(filepath.Join(root, MetaDirName))
+			if err != nil {
+				return false
+			}
+			for _, f := range inner {
+				if !strings.HasPrefix(f.Name(), TempPrefix) || !f.Type().IsRegular() {
+					return false
+				}
+			}
+		default:
 			return false
 		}
 	}
@@ -100,9 +106,18 @@ func readMarker(meta string) (Marker, error) {
 	return m, nil
 }
 
-func (t *State) writeMarker(profile string) error {
+// writeMarker gives the target its marker (and, adopting, first the note
+// that an adoption is under way). A run killed before the marker is in
+// place leaves a .romsyncd with nothing but temp files (or the note): the
+// next first pass, or init, finishes the job.
+func (t *State) writeMarker(profile string, adopting bool) error {
 	if err := os.MkdirAll(t.meta, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", t.meta, err)
+	}
+	if adopting {
+		if err := t.noteAdopting(profile); err != nil {
+			return err
+		}
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
@@ -157,14 +172,18 @@ func (t *State) Offline() error {
 // recorded. A pass that finds it finishes the adoption.
 const adoptingName = "adopting"
 
+func adoptingNote(profile string) []byte {
+	data, _ := json.Marshal(struct {
+		Profile string `json:"profile"`
+	}{profile})
+	return data
+}
+
 func (t *State) noteAdopting(profile string) error {
 	if err := os.MkdirAll(t.meta, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", t.meta, err)
 	}
-	data, _ := json.Marshal(struct {
-		Profile string `json:"profile"`
-	}{profile})
-	if err := WriteFileAtomic(filepath.Join(t.meta, adoptingName), data, true); err != nil {
+	if err := WriteFileAtomic(filepath.Join(t.meta, adoptingName), adoptingNote(profile), true); err != nil {
 		return fmt.Errorf("record adoption: %w", err)
 	}
 	t.adopting = true

@@ -83,7 +83,7 @@ func Open(root string, opts OpenOptions) (*State, error) {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return nil, fmt.Errorf("create target %s: %w", root, err)
 		}
-		if err := t.writeMarker(opts.Profile); err != nil {
+		if err := t.writeMarker(opts.Profile, false); err != nil {
 			return nil, err
 		}
 		t.created = true
