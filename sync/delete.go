@@ -25,11 +25,12 @@ func (fr *folderRun) deleteActions() []action {
 }
 
 // pendingDeletes are the planned deletions whose file is still recorded
-// (a move found while planning may have taken it).
-func (fr *folderRun) pendingDeletes(t *cardstate.State) []action {
+// (a move found while planning may have taken it; in a dry run, moved
+// lists what the plan moves).
+func (fr *folderRun) pendingDeletes(t *cardstate.State, moved map[string]bool) []action {
 	var out []action
 	for _, a := range fr.deleteActions() {
-		if t.Entry(fr.u.Dir, a.Name) != nil {
+		if t.Entry(fr.u.Dir, a.Name) != nil && !moved[join(fr.u.Dir, a.Name)] {
 			out = append(out, a)
 		}
 	}
@@ -42,7 +43,7 @@ func (fr *folderRun) pendingDeletes(t *cardstate.State) []action {
 func (s *Session) deletes(ctx context.Context, planned []*folderRun, srcErr bool, rep *Report) error {
 	n := 0
 	for _, fr := range planned {
-		n += len(fr.pendingDeletes(s.target))
+		n += len(fr.pendingDeletes(s.target, s.dryMoved))
 	}
 	if n == 0 {
 		return nil

@@ -19,8 +19,9 @@ type folderRun struct {
 	u       *unit
 	abs     string // target folder, absolute
 	plan    folderPlan
-	srcErr  bool // a library file of this folder could not be read
-	renamed bool // installs were renamed into place, not yet committed
+	srcErr  bool       // a library file of this folder could not be read
+	renamed bool       // installs were renamed into place, not yet committed
+	moves   []PlanItem // a dry run's planned moves into this folder
 }
 
 func (fr *folderRun) hasCopies() bool {
@@ -44,7 +45,7 @@ func (fr *folderRun) work() (int, int64) {
 	return n, b
 }
 
-func (fr *folderRun) report(rep *Report, dry bool) {
+func (fr *folderRun) report(rep *Report, dry bool, moved map[string]bool) {
 	rep.add(func(r *Report) {
 		r.Unchanged += fr.plan.Unchanged
 		r.Conflicts = append(r.Conflicts, fr.plan.Conflicts...)
@@ -52,8 +53,9 @@ func (fr *folderRun) report(rep *Report, dry bool) {
 		if !dry {
 			return
 		}
+		r.Plan = append(r.Plan, fr.moves...)
 		for _, a := range fr.plan.Actions {
-			if a.Kind == KindForget {
+			if a.Kind == KindForget || a.Kind == KindDelete && moved[join(fr.u.Dir, a.Name)] {
 				continue
 			}
 			it := PlanItem{Kind: a.Kind, Path: join(fr.u.Dir, a.Name), Reason: a.Reason}

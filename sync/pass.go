@@ -114,10 +114,8 @@ func (s *Session) checkPresent() error {
 // become moves on the target here, before any worker owns a folder.
 // srcErr reports a folder that could not be planned.
 func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, rep *Report) (planned []*folderRun, srcErr bool, err error) {
-	var renames *renameIndex
-	if !s.opts.DryRun {
-		renames = s.buildRenameIndex()
-	}
+	renames := s.buildRenameIndex()
+	s.dryMoved = map[string]bool{}
 	renameBuf := make([]byte, bufSize)
 	frs := make([]*folderRun, len(units))
 	perrs := make([]error, len(units))
@@ -152,7 +150,7 @@ func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, 
 		f, b := fr.work()
 		files += f
 		bytes += b
-		fr.report(rep, s.opts.DryRun)
+		fr.report(rep, s.opts.DryRun, s.dryMoved)
 	}
 	if s.opts.Progress != nil {
 		s.opts.Progress.Planned(files, bytes)

@@ -16,6 +16,7 @@ const (
 	KindDelete   Kind = "delete"   // romsyncd installed it, the library no longer has it
 	KindForget   Kind = "forget"   // drop a manifest entry, touch no file
 	KindConflict Kind = "conflict" // nothing is written; reported
+	KindRename   Kind = "rename"   // an installed file moved to its new name (dry runs report it)
 )
 
 // reasonCaseRename: the library renamed a file by case only, on a

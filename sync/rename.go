@@ -43,7 +43,7 @@ func (s *Session) buildRenameIndex() *renameIndex {
 // files where possible. It runs while planning, before the workers start,
 // so it may touch two folders.
 func (s *Session) tryRenames(fr *folderRun, idx *renameIndex, buf []byte, hashed *atomic.Int64, rep *Report) error {
-	if idx == nil || len(idx.bySig) == 0 || s.opts.DryRun {
+	if idx == nil || len(idx.bySig) == 0 {
 		return nil
 	}
 	kept := fr.plan.Actions[:0]
@@ -104,7 +104,9 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 		if hash != e.Target.Hash {
 			continue
 		}
-		if err := s.moveInstalled(fr, a, ref, e, oldPath, hash); err != nil {
+		if s.opts.DryRun {
+			s.planMove(fr, a, ref)
+		} else if err := s.moveInstalled(fr, a, ref, e, oldPath, hash); err != nil {
 			return false, err
 		}
 		idx.bySig[sig] = append(refs[:i:i], refs[i+1:]...)
@@ -163,4 +165,12 @@ func (s *Session) moveInstalled(fr *folderRun, a action, ref renameRef, e *cards
 	}
 	s.log.Debug("renamed", "profile", s.opts.Profile, "from", join(ref.dir, ref.name), "to", join(dir, a.Name))
 	return nil
+}
+
+// planMove records, in a dry run, the move a pass would make: reported as
+// one rename, not as a copy and a delete.
+func (s *Session) planMove(fr *folderRun, a action, ref renameRef) {
+	from := join(ref.dir, ref.name)
+	s.dryMoved[from] = true
+	fr.moves = append(fr.moves, PlanItem{Kind: KindRename, Path: join(fr.u.Dir, a.Name), Source: a.Src.Rel, Bytes: a.Src.Size, Reason: "from " + from})
 }

@@ -105,6 +105,9 @@ type Session struct {
 	names  Names
 	flt    filter
 	log    *slog.Logger
+	// dryMoved are the installed files (target paths) a dry run's plan
+	// moves: their deletion is not planned.
+	dryMoved map[string]bool
 }
 
 // Open checks the source and the target (marker, first-pass rule) and

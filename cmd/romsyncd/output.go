@@ -64,13 +64,15 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 	if r.DeletesHeld != "" {
 		fmt.Fprintf(&b, "  held     %s\n", r.DeletesHeld)
 	}
-	copied, bytes, replaced, deleted := r.Copied, r.CopiedBytes, r.Replaced, r.Deleted
-	verb, delVerb := "copied", "deleted"
+	copied, bytes, replaced, renamed, deleted := r.Copied, r.CopiedBytes, r.Replaced, r.Renamed, r.Deleted
+	verb, renVerb, delVerb := "copied", "renamed", "deleted"
 	if r.DryRun {
 		// A dry run copies nothing: count what its plan would do.
-		copied, bytes, replaced, deleted = 0, 0, 0, 0
+		copied, bytes, replaced, renamed, deleted = 0, 0, 0, 0, 0
 		for _, p := range r.Plan {
 			switch p.Kind {
+			case romsync.KindRename:
+				renamed++
 			case romsync.KindCopy, romsync.KindReplace:
 				copied++
 				bytes += p.Bytes
@@ -81,10 +83,10 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 				deleted++
 			}
 		}
-		verb, delVerb = "to copy", "to delete"
+		verb, renVerb, delVerb = "to copy", "to rename", "to delete"
 	}
-	fmt.Fprintf(&b, "%s: %d %s (%s, %d replaced), %d %s, %d unchanged, %d conflicts, %d skipped, %d errors in %s — %s\n",
-		r.Profile, copied, verb, bytesText(bytes), replaced, deleted, delVerb, r.Unchanged,
+	fmt.Fprintf(&b, "%s: %d %s (%s, %d replaced), %d %s, %d %s, %d unchanged, %d conflicts, %d skipped, %d errors in %s — %s\n",
+		r.Profile, copied, verb, bytesText(bytes), replaced, renamed, renVerb, deleted, delVerb, r.Unchanged,
 		len(r.Conflicts), len(r.Skipped), len(r.Errors), durationText(time.Duration(r.DurationMS)*time.Millisecond), state)
 	if r.Adopted > 0 {
 		fmt.Fprintf(&b, "%s: adopted %d existing file(s)\n", r.Profile, r.Adopted)

@@ -73,7 +73,7 @@ func TestQuickstart(t *testing.T) {
 	}
 
 	res = romsyncd(t, dir, "sync", "--config", "examples/config.yaml")
-	if res.code != 0 || !strings.Contains(res.stdout, "example: 0 copied (0 B, 0 replaced), 0 deleted, 16 unchanged") {
+	if res.code != 0 || !strings.Contains(res.stdout, "example: 0 copied (0 B, 0 replaced), 0 renamed, 0 deleted, 16 unchanged") {
 		t.Errorf("second run: exit %d, want 0 with 0 copied, 16 unchanged; stdout:\n%s", res.code, res.stdout)
 	}
 }

@@ -223,7 +223,7 @@ func TestNoOpPassTouchesNothing(t *testing.T) {
 		}
 	}
 
-	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 || !strings.Contains(res.stdout, "0 copied (0 B, 0 replaced), 0 deleted, 4 unchanged") {
+	if res := romsyncd(t, dir, "sync", "--config", "config.yaml"); res.code != 0 || !strings.Contains(res.stdout, "0 copied (0 B, 0 replaced), 0 renamed, 0 deleted, 4 unchanged") {
 		t.Fatalf("no-op pass: exit %d, stdout %q", res.code, res.stdout)
 	}
 	for tgt := range files {

@@ -67,8 +67,8 @@ func (t *State) openMarker(opts OpenOptions) error {
 // nothing but temp files in it (left by older versions).
 func onlyLeftovers(root string) bool {
 	ents, err := os.ReadDir(root)
-	if err != nil {
-		return false
+	if err != nil || len(ents) == 0 {
+		return false // an empty folder is nobody's leftovers: never adopted silently
 	}
 	for _, e := range ents {
 		switch {
