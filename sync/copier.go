@@ -51,6 +51,7 @@ type copier struct {
 	maxFileSize int64
 	hashed      *atomic.Int64
 	free        int64 // bytes the target had free, less what was written since; -1: ask again
+	progress    func(int64) // bytes written to the card as they go; nil: nobody asked
 }
 
 func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomic.Int64) *copier {
@@ -168,6 +169,9 @@ func (c *copier) copyData(ctx context.Context, src, tmp int, dstDir, tmpPath, re
 				return 0, n, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("write %s: %w", tmpPath, werr)})
 			}
 			n += int64(m)
+			if c.progress != nil {
+				c.progress(int64(m))
+			}
 		}
 		if rerr != nil {
 			return 0, n, fmt.Errorf("read %s at %d: %w", rel, n, rerr)

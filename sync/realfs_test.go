@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -609,3 +610,22 @@ type countProgress struct{ planned int64 }
 
 func (p *countProgress) Planned(files int, bytes int64) { p.planned = bytes }
 func (p *countProgress) Done(files int, bytes int64)    {}
+
+type streamProgress struct {
+	countProgress
+	streamed atomic.Int64
+}
+
+func (p *streamProgress) Copying(n int64) { p.streamed.Add(n) }
+
+// TestStreamProgressSeesBytesAsTheyAreWritten: a StreamProgress gets the
+// bytes of a file while it is written (a 3 MiB file in 1 MiB steps).
+func TestStreamProgressSeesBytesAsTheyAreWritten(t *testing.T) {
+	e := newRealEnv(t, filepath.Join(t.TempDir(), "card"))
+	e.lib(t, "psx/disc.bin", content("disc", 3<<20))
+	o := e.opts
+	prog := &streamProgress{}
+	o.Progress = prog
+	mustRun(t, o)
+	assert.Equal(t, int64(3<<20), prog.streamed.Load())
+}

@@ -30,6 +30,13 @@ type identityNames struct{}
 func (identityNames) Map(name string) (string, error) { return name, nil }
 func (identityNames) Key(name string) string          { return name }
 
+// StreamProgress is a Progress that also wants the bytes of each file as
+// they are written to the card, not only when the file is done.
+type StreamProgress interface {
+	Progress
+	Copying(bytes int64)
+}
+
 // Progress receives the size of the work planned and the work done.
 type Progress interface {
 	Planned(files int, bytes int64)

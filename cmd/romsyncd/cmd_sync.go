@@ -73,7 +73,10 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "warn")
+	// Logs go to stderr, the summary and the bar to stdout; on one
+	// terminal, a log line never cuts into the bar.
+	logs := &logWriter{w: stderr}
+	log, err := newLogger(logs, g.logLevel, cfg.LogLevel, "warn")
 	if err != nil {
 		return err
 	}
@@ -106,9 +109,11 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 		if tty {
 			bar = newProgressBar(stdout, p.Name)
 			opts[i].Progress = bar
+			logs.setBar(bar)
 		}
 		rep, perr := syncProfile(ctx, opts[i])
 		if bar != nil {
+			logs.setBar(nil)
 			bar.clear()
 		}
 		if errors.Is(perr, context.Canceled) {

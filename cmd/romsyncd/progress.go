@@ -14,7 +14,7 @@ type progressBar struct {
 
 	mu         stdsync.Mutex
 	files      int
-	bytes      int64
+	bytes      int64 // written to the card so far (files in flight too)
 	totalFiles int
 	totalBytes int64
 	start      time.Time
@@ -34,13 +34,54 @@ func (p *progressBar) Planned(files int, bytes int64) {
 	p.draw(true)
 }
 
-// Done implements sync.Progress.
+// Copying implements sync.StreamProgress: bytes move while a file is
+// written, not only when it is done.
+func (p *progressBar) Copying(bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bytes = min(p.bytes+bytes, p.totalBytes) // a file copied again after a failed verify counts once
+	p.draw(false)
+}
+
+// Done implements sync.Progress; the bytes came through Copying.
 func (p *progressBar) Done(files int, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.files += files
-	p.bytes += bytes
 	p.draw(false)
+}
+
+// logWriter writes log lines to w without cutting into the progress bar
+// drawn on the same terminal: the bar's line is cleared first and drawn
+// again after the log line.
+type logWriter struct {
+	w   io.Writer
+	mu  stdsync.Mutex
+	bar *progressBar // the bar on screen; nil when none
+}
+
+func (l *logWriter) setBar(b *progressBar) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bar = b
+}
+
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bar == nil {
+		return l.w.Write(p)
+	}
+	l.bar.mu.Lock()
+	defer l.bar.mu.Unlock()
+	if l.bar.drawn {
+		fmt.Fprint(l.bar.w, "\r\x1b[K")
+	}
+	n, err := l.w.Write(p)
+	if l.bar.drawn {
+		l.bar.draw(true)
+	}
+	return n, err
 }
 
 func (p *progressBar) draw(force bool) {
@@ -80,5 +121,6 @@ func (p *progressBar) clear() {
 	defer p.mu.Unlock()
 	if p.drawn {
 		fmt.Fprint(p.w, "\r\x1b[K")
+		p.drawn = false
 	}
 }
