@@ -50,7 +50,7 @@ type copier struct {
 	volumeSync  bool // one fsync flushes the whole volume (exfat-fuse): one per batch
 	maxFileSize int64
 	hashed      *atomic.Int64
-	free        int64 // bytes the target had free, less what was written since; -1: ask again
+	free        int64       // bytes the target had free, less what was written since; -1: ask again
 	progress    func(int64) // bytes written to the card as they go; nil: nobody asked
 }
 
