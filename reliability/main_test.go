@@ -131,14 +131,3 @@ func longArg() string {
 	}
 	return s
 }
-
-// skipBug marks a scenario that fails because of a known bug: it is
-// skipped with "BUG: why" so that CI stays green, unless ROMSYNCD_BUGS=1,
-// which runs it (to check a fix, then drop the skipBug call).
-func skipBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ROMSYNCD_BUGS") != "1" {
-		t.Skip("BUG: " + why)
-	}
-	t.Logf("known bug (ROMSYNCD_BUGS=1, running anyway): %s", why)
-}
