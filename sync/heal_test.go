@@ -37,7 +37,7 @@ func TestDamagedManifestHeals(t *testing.T) {
 				require.NoError(t, err)
 				require.NoError(t, os.WriteFile(p, damage(data), 0o644))
 				if !copyOnHost {
-					require.NoError(t, os.RemoveAll(filepath.Join(e.state, "cards")))
+					require.NoError(t, os.RemoveAll(filepath.Join(e.state, "manifests")))
 				}
 				writeTree(t, e.src, map[string]string{"gb/c.gb": "c-2"})
 				require.NoError(t, os.Remove(filepath.Join(e.src, "gb/b.gb")))

@@ -163,7 +163,7 @@ func (s *Session) copiesDir() string {
 	if s.opts.StateDir == "" {
 		return ""
 	}
-	return filepath.Join(s.opts.StateDir, "cards")
+	return filepath.Join(s.opts.StateDir, "manifests")
 }
 
 // healed logs the manifests Open found damaged, one line each. Where no
