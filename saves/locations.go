@@ -177,23 +177,33 @@ func validRel(p string) bool {
 // Match reports whether a file name is a file of this location, and the
 // game it belongs to.
 func (l Location) Match(name string) (game string, ok bool) {
+	stem, _, ok := l.split(name)
+	if !ok {
+		return "", false
+	}
+	return gameName(stem, l.Game), true
+}
+
+// split cuts a file name of this location at the suffix its pattern
+// matched: "Tetris.state3" → "Tetris", ".state3".
+func (l Location) split(name string) (stem, suffix string, ok bool) {
 	lower := strings.ToLower(name)
 	for _, p := range l.Patterns {
 		if m, _ := path.Match(p, lower); !m {
 			continue
 		}
-		// The pattern's literal suffix ("*.state[0-9]*" → ".state") ends the game's name.
+		// The pattern's literal suffix ("*.state[0-9]*" → ".state") ends the stem.
 		lit := p[1:]
 		if i := strings.IndexAny(lit, "*?["); i >= 0 {
 			lit = lit[:i]
 		}
 		i := strings.LastIndex(lower, lit)
 		if i <= 0 {
-			return "", false
+			return "", "", false
 		}
-		return gameName(name[:i], l.Game), true
+		return name[:i], name[i:], true
 	}
-	return "", false
+	return "", "", false
 }
 
 var slotRE = regexp.MustCompile(`_[0-9]+$`)
