@@ -142,6 +142,9 @@ func open(o Options, rep *Report) (*run, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if b := filepath.Clean(o.Backup); b == card || strings.HasPrefix(b, card+string(filepath.Separator)) {
+		return nil, nil, fmt.Errorf("save backup folder %s is on the card (%s): the backup must live off the card", o.Backup, card)
+	}
 	if st, err := os.Stat(o.Backup); err != nil || !st.IsDir() {
 		return nil, nil, fmt.Errorf("save backup folder %s is not there (a disk not mounted?): create it, or fix saves.backup", o.Backup)
 	}

@@ -133,6 +133,13 @@ func TestBackupRefusesAbsentCardAndBackup(t *testing.T) {
 	if _, err := Backup(context.Background(), o); err == nil || !strings.Contains(err.Error(), "not there") {
 		t.Errorf("absent backup folder: %v", err)
 	}
+	o = c.opts(filepath.Join(c.root, "Backup"))
+	if err := os.Mkdir(o.Backup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Backup(context.Background(), o); err == nil || !strings.Contains(err.Error(), "off the card") {
+		t.Errorf("a backup folder on the card: %v", err)
+	}
 	o = c.opts(t.TempDir())
 	o.Target = filepath.Join(t.TempDir(), "Roms") // an empty mount point
 	if err := os.Mkdir(o.Target, 0o755); err != nil {
