@@ -114,7 +114,7 @@ func Backup(ctx context.Context, o Options) (rep Report, err error) {
 			return rep, err
 		}
 		if err := r.one(ctx, f); err != nil {
-			return rep, err
+			return rep, r.gone(err)
 		}
 	}
 	if o.Keep > 0 {
@@ -282,6 +282,21 @@ func (r *run) install(ctx context.Context, src string, f found, h cardstate.Hash
 		return &Version{File: rel, Size: c.Size, Mtime: c.Mtime, Hash: c.Hash, BackedUp: time.Now().UTC().Truncate(time.Second)}, nil
 	}
 	return nil, fmt.Errorf("back up %s: too many versions with the same name in %s", f.rel, gameDir)
+}
+
+// gone says so when an error came from the card going away (its marker,
+// or its ROM root, no longer there).
+func (r *run) gone(err error) error {
+	if errors.Is(err, ErrBackupFull) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	_, terr := os.Stat(r.o.Target)
+	_, merr := os.Stat(filepath.Join(r.o.Target, cardstate.MetaDirName, cardstate.MarkerName))
+	byMarker := !strings.HasPrefix(r.rep.Card, "uuid-") // else the card never had one
+	if terr != nil || (byMarker && merr != nil) {
+		return fmt.Errorf("%w: card %s removed during the save backup (%d new versions kept; the next run goes on): %w", ErrNoCard, r.rep.Card, r.rep.BackedUp, err)
+	}
+	return err
 }
 
 // full turns a full backup disk into ErrBackupFull, with what to do.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var t0 = time.Date(2026, 11, 20, 18, 30, 0, 0, time.UTC)
@@ -195,3 +197,30 @@ func TestLargeUnchangedBackup(t *testing.T) {
 }
 
 func itoa(i int) string { return fmtInt(i) }
+
+func TestRestoreWaitsForNoPass(t *testing.T) {
+	ctx := context.Background()
+	c := newCard(t, t.TempDir(), "onion", "lk")
+	backup := t.TempDir()
+	c.write("Saves/CurrentProfile/saves/gpSP/Alpha.srm", "v1", t0)
+	if _, err := Backup(ctx, c.opts(backup)); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(c.target, ".romsyncd", "lock")
+	f, err := os.Create(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Restore(ctx, RestoreOptions{Options: c.opts(backup), Game: "Alpha"})
+	if err == nil || !strings.Contains(err.Error(), "sync pass is running") {
+		t.Fatalf("restore during a pass: %v", err)
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if _, err := Restore(ctx, RestoreOptions{Options: c.opts(backup), Game: "Alpha"}); err != nil {
+		t.Fatal(err)
+	}
+}

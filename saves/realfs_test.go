@@ -317,3 +317,70 @@ func TestUnchangedSavesOnExFAT(t *testing.T) {
 	}
 	t.Logf("backup of %d unchanged saves on exFAT: %v (best of 3)", n, best)
 }
+
+// TestBackupCardPulled: the card is pulled in the middle of a backup. The
+// backup stops with an error, leaves no temp file, and every version it
+// recorded is whole; once the card is back the next run completes.
+func TestBackupCardPulled(t *testing.T) {
+	root := testfs.ExFAT(t, "128M")
+	c := newCard(t, root, "onion", "pulled")
+	const n = 120
+	for i := range n {
+		c.write("Saves/CurrentProfile/saves/Core/Game "+itoa(i)+".srm", strings.Repeat(string(rune('a'+i%26)), 256<<10), t0)
+	}
+	backup := t.TempDir()
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := Backup(context.Background(), c.opts(backup))
+		done <- result{rep, err}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	testfs.Unmount(t, root, true)
+	res := <-done
+	t.Logf("backup with the card pulled: %d backed up, err %v", res.rep.BackedUp, res.err)
+	if res.err == nil && res.rep.BackedUp == n {
+		t.Skip("the backup finished before the card was pulled")
+	}
+	if !errors.Is(res.err, ErrNoCard) {
+		t.Fatalf("card pulled: %v, want ErrNoCard (%+v)", res.err, res.rep)
+	}
+	checkVersionsWhole(t, filepath.Join(backup, "pulled"))
+	testfs.Remount(t, root)
+	rep, err := Backup(context.Background(), c.opts(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := List(backup, "pulled", "")
+	if len(vs) != n {
+		t.Errorf("after the card came back: %d versions held, want %d (%+v)", len(vs), n, rep)
+	}
+	checkVersionsWhole(t, filepath.Join(backup, "pulled"))
+}
+
+// checkVersionsWhole: no temp file in a card's backup, and every version
+// the index lists holds the content its hash says.
+func checkVersionsWhole(t *testing.T, dir string) {
+	t.Helper()
+	for _, f := range versionFiles(t, dir) {
+		if cardstate.IsTemp(filepath.Base(f)) {
+			t.Errorf("temp file left in the backup: %s", f)
+		}
+	}
+	ix, err := loadIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for rel, e := range ix.Files {
+		for _, v := range e.Versions {
+			h, size, err := hashCardFile(filepath.Join(dir, filepath.FromSlash(v.File)), buf)
+			if err != nil || h != v.Hash || size != v.Size {
+				t.Errorf("%s: version %s: hash %s size %d (%v), index says %s %d", rel, v.File, h, size, err, v.Hash, v.Size)
+			}
+		}
+	}
+}

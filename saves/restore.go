@@ -2,7 +2,9 @@ package saves
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	romsync "github.com/romsyncd/romsyncd/sync"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"golang.org/x/sys/unix"
 )
 
 // Listed is one backed-up version, as `romsyncd saves list` shows it.
@@ -121,6 +125,11 @@ func Restore(ctx context.Context, o RestoreOptions) ([]Restored, error) {
 		return nil, err
 	}
 	defer unlock()
+	unlockCard, err := lockCard(o.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockCard()
 	var out []Restored
 	for _, p := range picks {
 		dst := filepath.Join(r.card, filepath.FromSlash(p.rel))
@@ -231,4 +240,28 @@ func pick(backup, card, game, version string, states bool) ([]picked, error) {
 		}
 	}
 	return out, nil
+}
+
+// lockCard takes the card's romsyncd lock (<target>/.romsyncd/lock, the
+// one a sync pass holds), so that a restore never writes while a pass
+// runs. A card without a lock file is not written to for one.
+func lockCard(target string) (func(), error) {
+	p := filepath.Join(target, cardstate.MetaDirName, "lock")
+	f, err := os.OpenFile(p, os.O_RDWR|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock card %s: %w", p, err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	switch {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		f.Close()
+		return nil, fmt.Errorf("restore: a sync pass is running on the card (lock %s); try again when it ends", p)
+	case err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.ENOLCK):
+		f.Close()
+		return nil, fmt.Errorf("lock card %s: %w", p, err)
+	}
+	return func() { f.Close() }, nil
 }
