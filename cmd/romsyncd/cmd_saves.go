@@ -15,6 +15,7 @@ import (
 
 	"github.com/romsyncd/romsyncd/config"
 	"github.com/romsyncd/romsyncd/internal/bytesize"
+	"github.com/romsyncd/romsyncd/profiles"
 	"github.com/romsyncd/romsyncd/saves"
 	romsync "github.com/romsyncd/romsyncd/sync"
 )
@@ -92,10 +93,11 @@ func newSavesRestoreCmd(g *globalFlags) *cobra.Command {
 
 // savesOptions is a profile's save backup, or an error when it has none.
 func savesOptions(p *config.Profile, log *slog.Logger) (saves.Options, error) {
-	if p.Saves == nil {
+	o, ok := profiles.SavesOptions(p, log)
+	if !ok {
 		return saves.Options{}, fmt.Errorf("profile %s backs up no saves: add saves: {backup: PATH} to it", p.Name)
 	}
-	return saves.Options{Target: p.Target, Layout: p.Layout, Backup: p.Saves.Backup, States: p.Saves.States, Keep: p.Saves.Keep, Log: log}, nil
+	return o, nil
 }
 
 // savesProfiles returns the named profiles, or every profile with saves:.

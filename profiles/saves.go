@@ -1,0 +1,20 @@
+package profiles
+
+import (
+	"log/slog"
+
+	"github.com/romsyncd/romsyncd/config"
+	"github.com/romsyncd/romsyncd/saves"
+)
+
+// SavesOptions turns a profile's saves: into the save backup's options;
+// ok is false when the profile backs up no saves.
+func SavesOptions(p *config.Profile, log *slog.Logger) (o saves.Options, ok bool) {
+	if p.Saves == nil {
+		return saves.Options{}, false
+	}
+	return saves.Options{
+		Target: p.Target, Layout: p.Layout, Backup: p.Saves.Backup,
+		States: p.Saves.States, Keep: p.Saves.Keep, Log: log,
+	}, true
+}
