@@ -168,7 +168,7 @@ func open(o Options, rep *Report) (*run, func(), error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &run{o: o, card: card, dir: dir, ix: ix, rep: rep, buf: make([]byte, 1<<20), log: log, fresh: map[string]bool{}}, unlock, nil
+	return &run{o: o, card: card, dir: dir, ix: ix, rep: rep, buf: make([]byte, 1<<20), log: log}, unlock, nil
 }
 
 // one backs up one save file found on the card.
@@ -184,7 +184,7 @@ func (r *run) one(ctx context.Context, f found) error {
 		r.ix.Files[f.rel] = e
 	}
 	e.Kind, e.Platform, e.Game = f.kind, f.platform, f.game
-	v, err := r.copy(ctx, f, e)
+	err := r.copy(ctx, f, e)
 	switch {
 	case errors.Is(err, ErrChanging):
 		r.rep.Changing = append(r.rep.Changing, f.rel)
@@ -199,55 +199,53 @@ func (r *run) one(ctx context.Context, f found) error {
 			return r.full(err)
 		}
 	}
-	_ = v
 	return nil
 }
 
 // copy reads the save (hash first: content already held is not copied
-// again), then installs a verified copy as a new version. Returns
-// ErrChanging when the save kept changing.
-func (r *run) copy(ctx context.Context, f found, e *FileEntry) (*Version, error) {
+// again), then installs a verified copy as a new version, and records it
+// in e. Returns ErrChanging when the save kept changing.
+func (r *run) copy(ctx context.Context, f found, e *FileEntry) error {
 	src := filepath.Join(r.card, filepath.FromSlash(f.rel))
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt == changeAttempts {
-				return nil, fmt.Errorf("%s: %w", f.rel, ErrChanging)
+				return fmt.Errorf("%s: %w", f.rel, ErrChanging)
 			}
 			if err := sleep(ctx, changeBackoff*time.Duration(attempt)); err != nil {
-				return nil, err
+				return err
 			}
 			st, err := os.Lstat(src)
 			if err != nil {
-				return nil, fmt.Errorf("save %s: %w", f.rel, err)
+				return fmt.Errorf("save %s: %w", f.rel, err)
 			}
 			f.size, f.mtime = st.Size(), st.ModTime().UnixNano()
 		}
 		h, n, err := hashCardFile(src, r.buf)
 		if err != nil {
-			return nil, fmt.Errorf("save %s: %w", f.rel, err)
+			return fmt.Errorf("save %s: %w", f.rel, err)
 		}
 		if st, err := os.Lstat(src); err != nil || st.Size() != f.size || st.ModTime().UnixNano() != f.mtime || n != f.size {
 			continue // changed while hashed
 		}
-		if v := e.withHash(h); v != nil {
+		if e.withHash(h) != nil {
 			e.Size, e.Mtime, e.Hash = f.size, f.mtime, h
 			r.rep.Same++
-			r.dirty++
-			return v, nil
+			return nil
 		}
 		v, err := r.install(ctx, src, f, h)
 		if errors.Is(err, romsync.ErrSourceChanged) || errors.Is(err, errRaced) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.Versions = append(e.Versions, v)
 		e.Size, e.Mtime, e.Hash = f.size, f.mtime, h
 		r.rep.BackedUp++
 		r.rep.Bytes += v.Size
 		r.log.Info("save backed up", "card", r.rep.Card, "save", f.rel, "version", v.File, "bytes", v.Size)
-		return v, nil
+		return nil
 	}
 }
 

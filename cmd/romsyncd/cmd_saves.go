@@ -282,15 +282,16 @@ func runSavesRestore(ctx context.Context, g *globalFlags, f *savesFlags, stdout,
 
 // backupAfterPass runs a profile's save backup after its pass (`sync`);
 // nil report when the profile has none or the pass was a dry run.
-func backupAfterPass(ctx context.Context, p *config.Profile, dryRun bool, log *slog.Logger) (*saves.Report, error) {
-	if p.Saves == nil || dryRun {
+// A card the pass already found absent is not reported twice.
+func backupAfterPass(ctx context.Context, p *config.Profile, pass *romsync.Report, dryRun bool, log *slog.Logger) (*saves.Report, error) {
+	o, ok := profiles.SavesOptions(p, log)
+	if !ok || dryRun {
 		return nil, nil
 	}
-	o, err := savesOptions(p, log)
-	if err != nil {
-		return nil, err
-	}
 	rep, err := saves.Backup(ctx, o)
+	if errors.Is(err, saves.ErrNoCard) && pass != nil && pass.Error != "" {
+		return nil, nil
+	}
 	return &rep, err
 }
 

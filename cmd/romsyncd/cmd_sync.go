@@ -120,7 +120,7 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 			return err
 		}
 		// Saves come home after the pass (profiles with saves:).
-		srep, serr := backupAfterPass(ctx, p, f.dryRun, log)
+		srep, serr := backupAfterPass(ctx, p, rep, f.dryRun, log)
 		if err := printReportSaves(rep, srep, serr, p, f, stdout); err != nil {
 			return err
 		}
