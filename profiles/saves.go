@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/romsyncd/romsyncd/config"
@@ -17,4 +18,16 @@ func SavesOptions(p *config.Profile, log *slog.Logger) (o saves.Options, ok bool
 		Target: p.Target, Layout: p.Layout, Backup: p.Saves.Backup,
 		States: p.Saves.States, Keep: p.Saves.Keep, Log: log,
 	}, true
+}
+
+// checkSaves refuses saves: on a profile whose layout the save catalog
+// does not cover: romsyncd would not know where its firmware keeps them.
+func checkSaves(p *config.Profile) error {
+	if p.Saves == nil {
+		return nil
+	}
+	if _, err := saves.Locations(p.Layout); err != nil {
+		return fmt.Errorf("%w; set a layout the save catalog covers, or remove saves:", err)
+	}
+	return nil
 }
