@@ -58,6 +58,9 @@ func copyVerified(ctx context.Context, src, dst string, replace bool) (Copied, e
 	if err := c.verify(ctx, st, true); err != nil {
 		return Copied{}, err
 	}
+	// The copy takes plain file permissions, not those of its source (every
+	// file of a FAT-family card reports 0777). Refused on FAT: ignored.
+	_ = os.Chmod(st.tmp, 0o644)
 	if replace {
 		err = os.Rename(st.tmp, dst)
 	} else {
