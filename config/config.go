@@ -104,6 +104,16 @@ type Profile struct {
 	MaxDelay     time.Duration
 	PollInterval time.Duration
 	Rescan       time.Duration
+
+	// Saves, when set, backs up the card's saves after each pass.
+	Saves *Saves
+}
+
+// Saves is a profile's save backup (`saves:`).
+type Saves struct {
+	Backup string // absolute, cleaned: the backup root
+	States bool   // back up save states too (default true)
+	Keep   int    // versions kept per save; 0 keeps all
 }
 
 // Config is a whole configuration file.
@@ -171,7 +181,10 @@ var profileKeys = map[string]bool{
 	"layout": true, "platforms": true, "only": true, "unknown": true,
 	"modify_window": true, "dst_tolerance": true,
 	"watch": true, "debounce": true, "max_delay": true, "poll_interval": true, "rescan": true,
+	"saves": true,
 }
+
+var savesKeys = map[string]bool{"backup": true, "states": true, "keep": true}
 
 type rawProfile struct {
 	Name         string            `mapstructure:"name"`
@@ -194,6 +207,7 @@ type rawProfile struct {
 	MaxDelay     *string           `mapstructure:"max_delay"`
 	PollInterval *string           `mapstructure:"poll_interval"`
 	Rescan       *string           `mapstructure:"rescan"`
+	Saves        any               `mapstructure:"saves"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
@@ -462,7 +476,87 @@ func profile(rp rawProfile, dir string) (Profile, []keyErr) {
 	if p.MaxDelay > 0 && p.MaxDelay < p.Debounce {
 		bad("max_delay", "%s is shorter than debounce %s", p.MaxDelay, p.Debounce)
 	}
+	if rp.Saves != nil {
+		p.Saves = p.savesOf(rp.Saves, dir, bad)
+	}
 	return p, errs
+}
+
+// savesOf validates a profile's saves: mapping. Its backup folder must be
+// neither on the card nor in the library (a backup there would be
+// mirrored, or written to the card).
+func (p *Profile) savesOf(raw any, dir string, bad func(key, format string, args ...any)) *Saves {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		bad("saves", "must be a mapping: {backup: PATH, states: true|false, keep: all|N}")
+		return nil
+	}
+	s := &Saves{States: true}
+	for _, k := range sortedKeys(m) {
+		if !savesKeys[strings.ToLower(k)] {
+			bad("saves."+strings.ToLower(k), "unknown key (valid: %s)", keyList(savesKeys))
+		}
+	}
+	get := func(k string) (any, bool) {
+		for mk, v := range m {
+			if strings.EqualFold(mk, k) {
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	switch b, _ := get("backup"); b := b.(type) {
+	case string:
+		if strings.TrimSpace(b) == "" {
+			bad("saves.backup", "required (the folder that keeps the saves' versions)")
+			break
+		}
+		s.Backup = resolve(dir, strings.TrimSpace(b))
+		switch {
+		case p.Target != "" && (s.Backup == p.Target || within(s.Backup, p.Target) || within(p.Target, s.Backup)):
+			bad("saves.backup", "%s overlaps the target %s: the backup must live off the card", s.Backup, p.Target)
+		case p.Source != "" && (s.Backup == p.Source || within(s.Backup, p.Source) || within(p.Source, s.Backup)):
+			bad("saves.backup", "%s overlaps the source %s: the backup would be mirrored to the card", s.Backup, p.Source)
+		}
+	case nil:
+		bad("saves.backup", "required (the folder that keeps the saves' versions)")
+	default:
+		bad("saves.backup", "%v is not a path", b)
+	}
+	if v, ok := get("states"); ok {
+		switch v := v.(type) {
+		case bool:
+			s.States = v
+		case string:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("saves.states", "%q is not true or false", v)
+			}
+			s.States = b
+		default:
+			bad("saves.states", "%v is not true or false", v)
+		}
+	}
+	if v, ok := get("keep"); ok {
+		str := strings.ToLower(strings.TrimSpace(fmt.Sprint(v)))
+		if str != "all" {
+			n, err := strconv.Atoi(str)
+			if err != nil || n < 1 {
+				bad("saves.keep", "%q is neither all nor a count of versions of at least 1", str)
+			}
+			s.Keep = n
+		}
+	}
+	return s
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // checkPaths resolves source and target against dir and refuses a pair
@@ -573,7 +667,7 @@ func applyProfileEnv(profiles []map[string]any, environ []string) error {
 			}
 			key := strings.ToLower(rest[len(envName):])
 			switch key {
-			case "include", "exclude", "only", "platforms":
+			case "include", "exclude", "only", "platforms", "saves":
 				return fmt.Errorf("environment %s: list and map keys cannot be set from the environment", k)
 			}
 			if !profileKeys[key] || key == "name" {

@@ -25,10 +25,17 @@ type profilePos struct {
 
 func (p profilePos) lineOf(key string) int {
 	base, _, _ := strings.Cut(key, "[")
-	if l, ok := p.keys[base]; ok {
-		return l
+	for {
+		if l, ok := p.keys[base]; ok {
+			return l
+		}
+		// A missing nested key: the line of its mapping.
+		i := strings.LastIndexByte(base, '.')
+		if i < 0 {
+			return p.line
+		}
+		base = base[:i]
 	}
-	return p.line
 }
 
 // unknown returns the keys of m that are not profile keys, in file order
@@ -88,6 +95,13 @@ func positionsOf(data []byte) positions {
 						pp.order = append(pp.order, key)
 					}
 					pp.keys[key] = pk.Line
+					// A nested mapping (saves:) has its keys' lines too, as
+					// "saves.backup".
+					if pv := item.Content[n+1]; pv.Kind == yaml.MappingNode {
+						for m := 0; m+1 < len(pv.Content); m += 2 {
+							pp.keys[key+"."+strings.ToLower(pv.Content[m].Value)] = pv.Content[m].Line
+						}
+					}
 				}
 			}
 			ps.profiles = append(ps.profiles, pp)

@@ -40,6 +40,9 @@ func Check(cfg *config.Config) error {
 		if _, err := Layout(p); err != nil {
 			return &config.Error{File: cfg.File, Key: fmt.Sprintf("profiles[%d] (%s)", i, p.Name), Msg: err.Error()}
 		}
+		if err := checkSaves(p); err != nil {
+			return &config.Error{File: cfg.File, Key: fmt.Sprintf("profiles[%d] (%s).saves", i, p.Name), Msg: err.Error()}
+		}
 	}
 	return nil
 }

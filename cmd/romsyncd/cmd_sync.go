@@ -124,12 +124,18 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 			// have done its work (the engine can return no error).
 			return err
 		}
-		if err := printReport(rep, f, stdout); err != nil {
+		// Saves come home after the pass (profiles with saves:).
+		srep, serr := backupAfterPass(ctx, p, rep, f.dryRun, log)
+		if err := printReportSaves(rep, srep, serr, p, f, stdout); err != nil {
 			return err
 		}
 		code := reportExit(rep)
 		if perr != nil {
 			fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(perr.Error()))
+		}
+		if serr != nil {
+			fmt.Fprintf(stderr, "romsyncd: %s: saves: %s\n", p.Name, oneLine(serr.Error()))
+			code = max(code, savesExit(serr))
 		}
 		worst = max(worst, code)
 	}
