@@ -502,3 +502,37 @@ func TestAConflictIsAStateLoggedOnce(t *testing.T) {
 	assert.Empty(t, getStatus().Conflicts)
 	assert.Equal(t, 1, strings.Count(h.logs.String(), `msg="conflict settled"`), h.logs.String())
 }
+
+// TestDaemonBacksUpSavesAfterEachPass: with saves:, the daemon copies a
+// save written on the card off it after the pass, and counts it in status.
+func TestDaemonBacksUpSavesAfterEachPass(t *testing.T) {
+	h := newHarness(t, "")
+	card := filepath.Join(h.dir, "sd")
+	h.dst = filepath.Join(card, "Roms")
+	backup := filepath.Join(h.dir, "backup")
+	require.NoError(t, os.MkdirAll(backup, 0o755))
+	h.writeConfig(fmt.Sprintf("    layout: onion\n    saves: {backup: %s}\n", backup))
+	h.write("Nintendo - Game Boy/Tetris (World).gb", "t")
+	h.start()
+	h.waitFor("initial mirror", func() bool { return tree(h.dst)["GB/Tetris (World).gb"] == "t" })
+
+	save := filepath.Join(card, "Saves", "CurrentProfile", "saves", "Gambatte", "Tetris (World).srm")
+	require.NoError(t, os.MkdirAll(filepath.Dir(save), 0o755))
+	require.NoError(t, os.WriteFile(save, []byte("hiscore"), 0o644))
+	h.write("Nintendo - Game Boy/Zelda (USA).gb", "z") // a pass
+	h.waitFor("save backed up", func() bool {
+		st, err := status.GetStatus(context.Background(), h.sock)
+		return err == nil && st[0].SavesBackedUp == 1
+	})
+	var found []string
+	_ = filepath.WalkDir(backup, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".srm") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	require.Len(t, found, 1)
+	data, err := os.ReadFile(found[0])
+	require.NoError(t, err)
+	assert.Equal(t, "hiscore", string(data))
+}

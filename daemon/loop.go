@@ -10,7 +10,9 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/romsyncd/romsyncd/config"
 	"github.com/romsyncd/romsyncd/profiles"
+	"github.com/romsyncd/romsyncd/saves"
 	romsync "github.com/romsyncd/romsyncd/sync"
 	"github.com/romsyncd/romsyncd/sync/outcome"
 	"github.com/romsyncd/romsyncd/watcher"
@@ -47,12 +49,15 @@ func reactionTo(err error) reaction {
 type loop struct {
 	r         *runner
 	opts      romsync.Options
+	saves     *saves.Options   // the profile's saves backup; nil: none
 	sess      *romsync.Session // the card, open and locked; nil while paused
 	rescan    *time.Timer      // periodic full pass
 	busy      map[string]bool  // library folders with files skipped as busy
 	busyRetry *time.Timer      // retries them once their folders are quiet
 	check     *time.Ticker     // is the card still there?
 	lastErr   string           // the last error logged, so it is logged once
+
+	lastSavesErr string // the last saves backup error logged
 }
 
 // run is the runner's goroutine: watches first, then the initial full
@@ -84,6 +89,7 @@ func (r *runner) run(ctx context.Context) {
 	opts.Progress = r
 	l := &loop{
 		r: r, opts: opts, busy: map[string]bool{},
+		saves:  savesOptions(&r.profile, r.log),
 		rescan: time.NewTimer(jitter(r.profile.Rescan)), busyRetry: time.NewTimer(time.Hour), check: time.NewTicker(r.retry),
 	}
 	l.busyRetry.Stop()
@@ -244,6 +250,9 @@ func (l *loop) pass(ctx context.Context, scope romsync.Scope, waiters []chan *ro
 		return
 	}
 	if err == nil || reactionTo(err).phase != phasePaused {
+		// The saves come home while the card is here, before the state
+		// says the pass is done.
+		l.backupSaves(ctx)
 		// Nothing of romsyncd keeps the card busy between passes: the
 		// desktop can unmount it whenever no pass is writing (released
 		// before the state says the pass is done).
@@ -341,5 +350,39 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+func savesOptions(p *config.Profile, log *slog.Logger) *saves.Options {
+	o, ok := profiles.SavesOptions(p, log)
+	if !ok {
+		return nil
+	}
+	return &o
+}
+
+// backupSaves copies the card's new and changed saves off it (profiles
+// with saves:). A failure is logged once and does not fail the pass: the
+// next pass tries again.
+func (l *loop) backupSaves(ctx context.Context) {
+	if l.saves == nil || ctx.Err() != nil {
+		return
+	}
+	r := l.r
+	rep, err := saves.Backup(ctx, *l.saves)
+	if err != nil {
+		if ctx.Err() == nil && err.Error() != l.lastSavesErr {
+			r.log.Warn("saves backup failed", "err", err)
+			l.lastSavesErr = err.Error()
+		}
+		return
+	}
+	l.lastSavesErr = ""
+	r.setState(func(st *runState) { st.savesBackedUp += rep.BackedUp })
+	if rep.BackedUp > 0 {
+		r.log.Info("saves backed up", "versions", rep.BackedUp, "bytes", rep.Bytes, "card", rep.Card)
+	}
+	for _, p := range rep.Changing {
+		r.log.Warn("save kept changing while it was read; retried next pass", "path", p)
 	}
 }

@@ -59,13 +59,14 @@ const (
 // runState is the runner's own record of how its profile is doing; the
 // control socket's status type is built from it (status).
 type runState struct {
-	phase        phase
-	reason       string // why paused or failed, one line
-	err          error  // the error that paused the profile (answers requests meanwhile)
-	lastPass     time.Time
-	lastDuration time.Duration
-	conflicts    problems // as they stand now
-	skipped      problems
+	phase         phase
+	reason        string // why paused or failed, one line
+	err           error  // the error that paused the profile (answers requests meanwhile)
+	lastPass      time.Time
+	lastDuration  time.Duration
+	conflicts     problems // as they stand now
+	skipped       problems
+	savesBackedUp int // save versions backed up since the daemon started
 }
 
 func newRunner(cfg *config.Config, p config.Profile, log *slog.Logger, m *metrics.Metrics, retry time.Duration) *runner {
@@ -219,6 +220,7 @@ func (r *runner) status() status.ProfileStatus {
 		st.LastError = r.st.reason
 	}
 	st.Conflicts, st.Skipped = r.st.conflicts.list(), r.st.skipped.list()
+	st.SavesBackedUp = r.st.savesBackedUp
 	if r.all {
 		st.DirtyFolders = -1
 	}

@@ -55,6 +55,9 @@ type ProfileStatus struct {
 	// stand now (a conflict stays listed until it is settled).
 	Conflicts []Problem `json:"conflicts,omitempty"`
 	Skipped   []Problem `json:"skipped,omitempty"`
+	// SavesBackedUp counts the save versions backed up off the card since
+	// the daemon started (profiles with saves:).
+	SavesBackedUp int `json:"saves_backed_up,omitempty"`
 }
 
 // Provider is what the daemon gives the server: its profiles' state and a way
