@@ -98,6 +98,12 @@ type Profile struct {
 	ModifyWindow time.Duration // -1: probe the target's granularity
 	DSTTolerance bool
 
+	// Cards: with Cards set, the profile's targets are found on the cards
+	// that carry its marker, wherever they are mounted (Target may be "").
+	// Eject unmounts and powers off a card once it is in sync.
+	Cards *Cards
+	Eject bool
+
 	// Daemon.
 	Watch        watcher.Mode // auto, notify, poll
 	Debounce     time.Duration
@@ -171,6 +177,7 @@ var profileKeys = map[string]bool{
 	"layout": true, "platforms": true, "only": true, "unknown": true,
 	"modify_window": true, "dst_tolerance": true,
 	"watch": true, "debounce": true, "max_delay": true, "poll_interval": true, "rescan": true,
+	"cards": true, "eject": true,
 }
 
 type rawProfile struct {
@@ -194,6 +201,8 @@ type rawProfile struct {
 	MaxDelay     *string           `mapstructure:"max_delay"`
 	PollInterval *string           `mapstructure:"poll_interval"`
 	Rescan       *string           `mapstructure:"rescan"`
+	Cards        any               `mapstructure:"cards"`
+	Eject        bool              `mapstructure:"eject"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
@@ -352,6 +361,9 @@ func (c *Config) addProfiles(rawProfiles []map[string]any, pos positions, dir st
 	for i := range c.Profiles {
 		for j := i + 1; j < len(c.Profiles); j++ {
 			a, b := c.Profiles[i], c.Profiles[j]
+			if a.Target == "" || b.Target == "" {
+				continue // found on cards: their markers keep them apart
+			}
 			if a.Target == b.Target || within(a.Target, b.Target) || within(b.Target, a.Target) {
 				add(at[j].lineOf("target"), fmt.Sprintf("profiles[%d] (%s).target", at[j].index, b.Name),
 					"%s overlaps the target of profile %s (%s)", b.Target, a.Name, a.Target)
@@ -382,6 +394,7 @@ func profile(rp rawProfile, dir string) (Profile, []keyErr) {
 	case !nameRE.MatchString(p.Name):
 		bad("name", "%q may only contain a-z, 0-9, '_' and '-'", p.Name)
 	}
+	p.Cards, p.Eject = parseCards(rp.Cards, bad), rp.Eject
 	p.checkPaths(rp, dir, bad)
 	switch p.Mode {
 	case "":
@@ -472,13 +485,15 @@ func (p *Profile) checkPaths(rp rawProfile, dir string, bad func(key, format str
 	if !haveSource {
 		bad("source", "required (the library folder)")
 	}
-	if !haveTarget {
-		bad("target", "required (the folder on the card)")
+	if !haveTarget && rp.Cards == nil {
+		bad("target", "required (the folder on the card), or cards: to find the profile's cards wherever they are mounted")
+	}
+	if haveSource {
+		p.Source = resolve(dir, rp.Source)
 	}
 	if !haveSource || !haveTarget {
 		return
 	}
-	p.Source = resolve(dir, rp.Source)
 	p.Target = resolve(dir, rp.Target)
 	switch {
 	case p.Source == p.Target:
@@ -573,7 +588,7 @@ func applyProfileEnv(profiles []map[string]any, environ []string) error {
 			}
 			key := strings.ToLower(rest[len(envName):])
 			switch key {
-			case "include", "exclude", "only", "platforms":
+			case "include", "exclude", "only", "platforms", "cards":
 				return fmt.Errorf("environment %s: list and map keys cannot be set from the environment", k)
 			}
 			if !profileKeys[key] || key == "name" {

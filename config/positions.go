@@ -25,6 +25,7 @@ type profilePos struct {
 
 func (p profilePos) lineOf(key string) int {
 	base, _, _ := strings.Cut(key, "[")
+	base, _, _ = strings.Cut(base, ".") // cards.adopt: the line of cards
 	if l, ok := p.keys[base]; ok {
 		return l
 	}
