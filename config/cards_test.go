@@ -61,7 +61,7 @@ func TestAdoptRuleMatches(t *testing.T) {
 
 func TestCardsRejects(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"no target nor cards", "profiles: [{name: a, source: /s}]", `profiles[0] (a).target: required (the folder on the card), or cards:`},
+		{"no target nor cards", "profiles: [{name: a, source: /s}]", `profiles[0] (a).target: required (the folder on the card)`},
 		{"cards not a mapping", "profiles: [{name: a, source: /s, cards: [MIYOO]}]", `line 1: profiles[0] (a).cards: must be a mapping`},
 		{"unknown cards key", "profiles: [{name: a, source: /s, cards: {adpot: []}}]", `profiles[0] (a).cards.adpot: unknown key (valid: adopt)`},
 		{"adopt not a list", "profiles: [{name: a, source: /s, cards: {adopt: MIYOO}}]", `profiles[0] (a).cards.adopt: must be a list`},

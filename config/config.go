@@ -486,7 +486,7 @@ func (p *Profile) checkPaths(rp rawProfile, dir string, bad func(key, format str
 		bad("source", "required (the library folder)")
 	}
 	if !haveTarget && rp.Cards == nil {
-		bad("target", "required (the folder on the card), or cards: to find the profile's cards wherever they are mounted")
+		bad("target", "required (the folder on the card)") // or cards:
 	}
 	if haveSource {
 		p.Source = resolve(dir, rp.Source)
