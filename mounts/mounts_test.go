@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/romsyncd/romsyncd/internal/testbus"
 	"github.com/romsyncd/romsyncd/internal/testfs"
 	"github.com/romsyncd/romsyncd/targetfs"
 )
@@ -259,5 +260,22 @@ func TestParseMountinfoExport(t *testing.T) {
 	}
 	if len(ms) != 2 || ms[1].ID != 97 || ms[1].MountPoint != "/media/alice/SD CARD" || ms[1].Major != 7 || ms[1].Minor != 3 {
 		t.Errorf("ParseMountinfo = %+v", ms)
+	}
+}
+
+// TestWatchSeesADesktopMount: a card udisks mounts at /media/USER/LABEL, as
+// a desktop does when a card is inserted, is reported with its label and
+// UUID (udev's /dev/disk links), and its unmount too.
+func TestWatchSeesADesktopMount(t *testing.T) {
+	testbus.Udisks(t)
+	_, ch := watch(t)
+	card := testbus.DesktopCard(t, 32)
+	e := waitEvent(t, ch, Mounted, card.MountPoint)
+	if e.Mount.Label != card.Label || e.Mount.UUID == "" || e.Mount.FSType != "ext4" || e.Mount.Source != card.Loop {
+		t.Errorf("desktop mount = %+v, want ext4 on %s labelled %s with a UUID", e.Mount, card.Loop, card.Label)
+	}
+	testbus.Udisksctl(t, "unmount", "-b", card.Loop)
+	if gone := waitEvent(t, ch, Unmounted, card.MountPoint); gone.Mount.Label != card.Label {
+		t.Errorf("unmounted %+v, want the card labelled %s", gone.Mount, card.Label)
 	}
 }

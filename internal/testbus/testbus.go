@@ -1,4 +1,6 @@
-// Package testbus starts a private D-Bus message bus for a test.
+// Package testbus starts a private D-Bus message bus for a test, and
+// udisks2 on it (Udisks, DesktopCard) for the tests of card discovery and
+// eject.
 //
 // The bus is a dbus-daemon of its own, with a configuration written by the
 // test (permissive: any client may own any name and call anything), on a
