@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/romsyncd/romsyncd/internal/testbus"
 	"github.com/romsyncd/romsyncd/internal/testfs"
@@ -45,10 +46,12 @@ func TestEjectThroughUdisks(t *testing.T) {
 		t.Fatalf("a busy card was unmounted")
 	}
 
+	start := time.Now()
 	res, err := Eject(ctx, mp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("ejected through udisks2 in %v", time.Since(start))
 	if want := (Result{Method: Udisks, Device: loop, LoopDeleted: true}); res != want {
 		t.Errorf("Eject = %+v, want %+v", res, want)
 	}
