@@ -223,3 +223,39 @@ func Adoptable(m mounts.Mount, profiles []config.Profile) (*config.Profile, bool
 	}
 	return nil, false
 }
+
+// pseudoFS are filesystem types that are never a card.
+var pseudoFS = map[string]bool{
+	"proc": true, "sysfs": true, "devtmpfs": true, "devpts": true, "cgroup": true, "cgroup2": true,
+	"mqueue": true, "debugfs": true, "tracefs": true, "securityfs": true, "pstore": true, "bpf": true,
+	"configfs": true, "fusectl": true, "hugetlbfs": true, "autofs": true, "binfmt_misc": true,
+	"nsfs": true, "efivarfs": true, "ramfs": true, "rpc_pipefs": true, "squashfs": true,
+	"overlay": true, "selinuxfs": true,
+}
+
+// systemDirs hold the system's own mounts, never a card's.
+var systemDirs = []string{"/proc", "/sys", "/dev", "/boot", "/efi", "/snap", "/var/lib", "/usr"}
+
+// MayBeCard reports whether Identify should look at the mount m at all: not
+// the root filesystem, no pseudo filesystem (proc, cgroup2, squashfs …),
+// nothing under /proc, /sys, /dev, /boot, /run (but /run/media) and the
+// like. It reads nothing on the mount: a hung FUSE mount cannot block it.
+func MayBeCard(m mounts.Mount) bool {
+	mp := m.MountPoint
+	if mp == "/" || pseudoFS[m.FSType] {
+		return false
+	}
+	if under(mp, "/run") && !under(mp, "/run/media") {
+		return false
+	}
+	for _, d := range systemDirs {
+		if under(mp, d) {
+			return false
+		}
+	}
+	return true
+}
+
+func under(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}

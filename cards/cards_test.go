@@ -195,3 +195,30 @@ func TestAdoptable(t *testing.T) {
 		}
 	}
 }
+
+func TestMayBeCard(t *testing.T) {
+	tests := []struct {
+		point, fstype string
+		want          bool
+	}{
+		{"/media/alice/MIYOO", "fuseblk", true},
+		{"/run/media/alice/MIYOO1", "vfat", true},
+		{"/mnt/sd", "exfat", true},
+		{"/tmp/TestX/001/media/user/CARD", "tmpfs", true},
+		{"/", "ext4", false},
+		{"/proc", "proc", false},
+		{"/sys/fs/cgroup", "cgroup2", false},
+		{"/run/user/1000", "tmpfs", false},
+		{"/run/user/1000/doc", "fuse.portal", false},
+		{"/dev/shm", "tmpfs", false},
+		{"/boot/efi", "vfat", false},
+		{"/snap/core/123", "squashfs", false},
+		{"/media/alice/iso", "squashfs", false},
+	}
+	for _, tt := range tests {
+		m := mounts.Mount{MountInfo: targetfs.MountInfo{MountPoint: tt.point, FSType: tt.fstype}}
+		if got := MayBeCard(m); got != tt.want {
+			t.Errorf("MayBeCard(%s %s) = %v, want %v", tt.fstype, tt.point, got, tt.want)
+		}
+	}
+}
