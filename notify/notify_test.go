@@ -6,74 +6,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/romsyncd/romsyncd/internal/testbus"
 )
 
-// call is one Notify a test server received.
-type call struct {
-	App, Icon, Summary, Body string
-	Replaces                 uint32
-	Hints                    map[string]dbus.Variant
-	Timeout                  int32
-}
-
-// server is a notification server for tests: it owns
-// org.freedesktop.Notifications on the bus and records every Notify.
-type server struct {
-	calls chan call
-	next  uint32
-}
-
-func (s *server) Notify(app string, replaces uint32, icon, summary, body string, actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
-	id := replaces
-	if id == 0 {
-		s.next++
-		id = s.next
-	}
-	s.calls <- call{App: app, Icon: icon, Summary: summary, Body: body, Replaces: replaces, Hints: hints, Timeout: timeout}
-	return id, nil
-}
-
-func (s *server) GetCapabilities() ([]string, *dbus.Error) { return []string{"body"}, nil }
-
-func (s *server) GetServerInformation() (string, string, string, string, *dbus.Error) {
-	return "testserver", "romsyncd", "1", "1.2", nil
-}
-
-func serve(t *testing.T, addr string) *server {
-	t.Helper()
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	s := &server{calls: make(chan call, 8)}
-	if err := conn.Export(s, path, service); err != nil {
-		t.Fatal(err)
-	}
-	reply, err := conn.RequestName(service, dbus.NameFlagDoNotQueue)
-	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own %s: %v (reply %v)", service, err, reply)
-	}
-	return s
-}
-
-func received(t *testing.T, s *server) call {
+func received(t *testing.T, calls <-chan testbus.Notification) testbus.Notification {
 	t.Helper()
 	select {
-	case c := <-s.calls:
+	case c := <-calls:
 		return c
 	case <-time.After(10 * time.Second):
 		t.Fatal("the notification server received nothing")
 	}
-	return call{}
+	return testbus.Notification{}
 }
 
 func TestNotifyReachesTheServer(t *testing.T) {
 	addr := testbus.Start(t, testbus.Session)
-	s := serve(t, addr)
+	s := testbus.NotificationServer(t, addr)
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
 	n, err := Open("romsyncd")
 	if err != nil {
@@ -98,7 +47,7 @@ func TestNotifyReachesTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = received(t, s)
-	want := call{App: "romsyncd", Icon: "media-removable", Summary: "MIYOO is in sync",
+	want := testbus.Notification{App: "romsyncd", Icon: "media-removable", Summary: "MIYOO is in sync",
 		Body: "romsyncd finished miyoo: the card is safe to remove.", Replaces: busy, Timeout: -1}
 	if c.App != want.App || c.Icon != want.Icon || c.Summary != want.Summary || c.Body != want.Body || c.Replaces != want.Replaces || c.Timeout != want.Timeout {
 		t.Errorf("safe-to-remove notification = %+v, want %+v", c, want)
