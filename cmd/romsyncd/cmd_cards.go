@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -170,4 +171,26 @@ func registerCard(cfg *config.Config, profile, root string) error {
 	}
 	free, _ := targetfs.Free(root)
 	return reg.Seen(card, free, time.Now())
+}
+
+// cardsText describes, for check-config, where a profile without a fixed
+// target finds its cards.
+func cardsText(p *config.Profile) string {
+	var rules []string
+	for _, r := range p.Cards.Adopt {
+		rules = append(rules, r.String())
+	}
+	rel, _ := cards.ROMFolder(p.Layout)
+	where := "the card's root"
+	if rel != "" {
+		where = rel + "/ on the card"
+	}
+	s := "any mounted card whose marker names " + p.Name + " (in " + where + ")"
+	if len(rules) > 0 {
+		s += "; adopts unmarked cards with " + strings.Join(rules, ", ")
+	}
+	if p.Eject {
+		s += "; ejects a card once in sync"
+	}
+	return s
 }
