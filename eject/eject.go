@@ -31,6 +31,10 @@ var (
 	ErrBusy = errors.New("card is busy")
 	// ErrNotMounted: nothing is mounted at the path.
 	ErrNotMounted = errors.New("not a mount point")
+	// ErrPowerOff: the card was unmounted (safe to remove) but its drive or
+	// loop device was not powered off or detached: polkit may refuse power
+	// off to a process outside the active login session (a user unit).
+	ErrPowerOff = errors.New("unmounted, but not powered off")
 	// ErrNoUdisks: udisks cannot eject the card and the process is not root.
 	ErrNoUdisks = errors.New("udisks2 is not available (or does not manage this mount) and romsyncd is not root")
 )
@@ -104,7 +108,8 @@ func viaUdisks(ctx context.Context, mp string) (Result, error) {
 	}
 	res := Result{Method: Udisks, Device: dev.device}
 	obj := conn.Object(udisksService, dev.path)
-	noOptions := map[string]dbus.Variant{}
+	// Never ask polkit to prompt the user: a daemon has nobody to answer.
+	noOptions := map[string]dbus.Variant{"auth.no_user_interaction": dbus.MakeVariant(true)}
 	if err := obj.CallWithContext(ctx, ifaceFS+".Unmount", 0, noOptions).Err; err != nil {
 		var de dbus.Error
 		if errors.As(err, &de) && de.Name == errBusyName {
@@ -115,12 +120,12 @@ func viaUdisks(ctx context.Context, mp string) (Result, error) {
 	switch {
 	case dev.loop:
 		if err := obj.CallWithContext(ctx, ifaceLoop+".Delete", 0, noOptions).Err; err != nil {
-			return res, fmt.Errorf("eject %s: unmounted; detach loop device %s: %w", mp, dev.device, err)
+			return res, fmt.Errorf("eject %s: %w: detach loop device %s: %w", mp, ErrPowerOff, dev.device, err)
 		}
 		res.LoopDeleted = true
 	case dev.drive != "/" && dev.canPowerOff:
 		if err := conn.Object(udisksService, dev.drive).CallWithContext(ctx, ifaceDrive+".PowerOff", 0, noOptions).Err; err != nil {
-			return res, fmt.Errorf("eject %s: unmounted; power off %s: %w", mp, dev.device, err)
+			return res, fmt.Errorf("eject %s: %w: power off %s: %w", mp, ErrPowerOff, dev.device, err)
 		}
 		res.PoweredOff = true
 	}
