@@ -279,3 +279,59 @@ func TestWatchSeesADesktopMount(t *testing.T) {
 		t.Errorf("unmounted %+v, want the card labelled %s", gone.Mount, card.Label)
 	}
 }
+
+// TestWatchCardMovesToAnotherMountPoint: an exFAT card pulled and inserted
+// again is mounted elsewhere (/media/alice/MIYOO1 when another card took
+// MIYOO): Unmounted at the old point, Mounted at the new one, same UUID.
+func TestWatchCardMovesToAnotherMountPoint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (loop devices, FUSE mounts)")
+	}
+	for _, tool := range []string{"mkfs.exfat", "mount.exfat-fuse", "losetup", "blkid"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv(testfs.RequireEnv) == "1" {
+				t.Fatalf("%s is missing", tool)
+			}
+			t.Skipf("%s is missing", tool)
+		}
+	}
+	work := t.TempDir()
+	image := filepath.Join(work, "card.img")
+	run(t, "truncate", "-s", "64M", image)
+	run(t, "mkfs.exfat", "-L", "MIYOO", image)
+	loop := strings.TrimSpace(run(t, "losetup", "-f", "--show", image))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	media := filepath.Join(work, "media", "alice")
+	first, second := filepath.Join(media, "MIYOO"), filepath.Join(media, "MIYOO1")
+	for _, d := range []string{first, second} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { exec.Command("umount", d).Run() }) // after a failure only
+	}
+
+	_, ch := watch(t)
+	run(t, "mount.exfat-fuse", loop, first)
+	a := waitEvent(t, ch, Mounted, first)
+	if a.Mount.Label != "MIYOO" || a.Mount.UUID == "" || a.Mount.Source != loop {
+		t.Errorf("card at %s = %+v, want label MIYOO, a UUID, source %s", first, a.Mount, loop)
+	}
+	run(t, "umount", first)
+	waitEvent(t, ch, Unmounted, first)
+	run(t, "mount.exfat-fuse", loop, second)
+	b := waitEvent(t, ch, Mounted, second)
+	if b.Mount.UUID != a.Mount.UUID || b.Mount.Label != "MIYOO" {
+		t.Errorf("card at %s = %+v, want the same card (UUID %s)", second, b.Mount, a.Mount.UUID)
+	}
+	run(t, "umount", second)
+	waitEvent(t, ch, Unmounted, second)
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
