@@ -98,6 +98,12 @@ type Profile struct {
 	ModifyWindow time.Duration // -1: probe the target's granularity
 	DSTTolerance bool
 
+	// Cards: with Cards set, the profile's targets are found on the cards
+	// that carry its marker, wherever they are mounted (Target may be "").
+	// Eject unmounts and powers off a card once it is in sync.
+	Cards *Cards
+	Eject bool
+
 	// Daemon.
 	Watch        watcher.Mode // auto, notify, poll
 	Debounce     time.Duration
@@ -181,7 +187,7 @@ var profileKeys = map[string]bool{
 	"layout": true, "platforms": true, "only": true, "unknown": true,
 	"modify_window": true, "dst_tolerance": true,
 	"watch": true, "debounce": true, "max_delay": true, "poll_interval": true, "rescan": true,
-	"saves": true,
+	"saves": true, "cards": true, "eject": true,
 }
 
 var savesKeys = map[string]bool{"backup": true, "states": true, "keep": true}
@@ -208,6 +214,8 @@ type rawProfile struct {
 	PollInterval *string           `mapstructure:"poll_interval"`
 	Rescan       *string           `mapstructure:"rescan"`
 	Saves        any               `mapstructure:"saves"`
+	Cards        any               `mapstructure:"cards"`
+	Eject        bool              `mapstructure:"eject"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
@@ -366,6 +374,9 @@ func (c *Config) addProfiles(rawProfiles []map[string]any, pos positions, dir st
 	for i := range c.Profiles {
 		for j := i + 1; j < len(c.Profiles); j++ {
 			a, b := c.Profiles[i], c.Profiles[j]
+			if a.Target == "" || b.Target == "" {
+				continue // found on cards: their markers keep them apart
+			}
 			if a.Target == b.Target || within(a.Target, b.Target) || within(b.Target, a.Target) {
 				add(at[j].lineOf("target"), fmt.Sprintf("profiles[%d] (%s).target", at[j].index, b.Name),
 					"%s overlaps the target of profile %s (%s)", b.Target, a.Name, a.Target)
@@ -396,6 +407,7 @@ func profile(rp rawProfile, dir string) (Profile, []keyErr) {
 	case !nameRE.MatchString(p.Name):
 		bad("name", "%q may only contain a-z, 0-9, '_' and '-'", p.Name)
 	}
+	p.Cards, p.Eject = parseCards(rp.Cards, bad), rp.Eject
 	p.checkPaths(rp, dir, bad)
 	switch p.Mode {
 	case "":
@@ -566,13 +578,15 @@ func (p *Profile) checkPaths(rp rawProfile, dir string, bad func(key, format str
 	if !haveSource {
 		bad("source", "required (the library folder)")
 	}
-	if !haveTarget {
-		bad("target", "required (the folder on the card)")
+	if !haveTarget && rp.Cards == nil {
+		bad("target", "required (the folder on the card)") // or cards:
+	}
+	if haveSource {
+		p.Source = resolve(dir, rp.Source)
 	}
 	if !haveSource || !haveTarget {
 		return
 	}
-	p.Source = resolve(dir, rp.Source)
 	p.Target = resolve(dir, rp.Target)
 	switch {
 	case p.Source == p.Target:
@@ -667,7 +681,7 @@ func applyProfileEnv(profiles []map[string]any, environ []string) error {
 			}
 			key := strings.ToLower(rest[len(envName):])
 			switch key {
-			case "include", "exclude", "only", "platforms", "saves":
+			case "include", "exclude", "only", "platforms", "saves", "cards":
 				return fmt.Errorf("environment %s: list and map keys cannot be set from the environment", k)
 			}
 			if !profileKeys[key] || key == "name" {

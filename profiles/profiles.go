@@ -5,6 +5,7 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -47,6 +48,10 @@ func Check(cfg *config.Config) error {
 	return nil
 }
 
+// ErrNoFixedTarget: the profile finds its cards by marker (cards:) and the
+// caller gave no card; set the profile's Target to the card's root.
+var ErrNoFixedTarget = errors.New("no fixed target: its cards are found by marker while `romsyncd run` watches the mounts; adopt a new card with `romsyncd init --card MOUNTPOINT`")
+
 // StateDir is where per-profile state lives: the config's state_dir, else
 // $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/romsyncd, else
 // ~/.local/state/romsyncd (root without a home: /var/lib/romsyncd).
@@ -68,6 +73,10 @@ func StateDir(cfg *config.Config) string {
 
 // Options builds the engine's options for profile p.
 func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.Options, error) {
+	if p.Target == "" {
+		// cards: the target is a card's root, found by marker (docs/CARDS.md).
+		return romsync.Options{}, fmt.Errorf("profile %s: %w", p.Name, ErrNoFixedTarget)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

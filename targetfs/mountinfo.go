@@ -26,6 +26,28 @@ type MountInfo struct {
 	Major, Minor int // st_dev of files on the mount
 }
 
+// Mount is a MountInfo with the kernel's mount ID, which tells apart two
+// mounts made one after the other at the same mount point.
+type Mount struct {
+	MountInfo
+	ID int // unique among current mounts only
+}
+
+// ParseMountinfo parses text in the format of /proc/self/mountinfo (proc(5))
+// into its mounts, in the kernel's order: a later mount at the same mount
+// point is on top.
+func ParseMountinfo(r io.Reader) ([]Mount, error) {
+	entries, err := parseMountinfo(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse mountinfo: %w", err)
+	}
+	mounts := make([]Mount, len(entries))
+	for i, e := range entries {
+		mounts[i] = Mount{MountInfo: e.MountInfo, ID: e.id}
+	}
+	return mounts, nil
+}
+
 // mountEntry is a MountInfo with the fields that tell mounts apart.
 type mountEntry struct {
 	MountInfo

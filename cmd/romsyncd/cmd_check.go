@@ -53,8 +53,12 @@ func runCheckConfig(ctx context.Context, g *globalFlags, w, stderr io.Writer) er
 			noLibrary = append(noLibrary, fmt.Sprintf("%s: library %s%s", p.Name, p.Source, src))
 		}
 		fmt.Fprintf(w, "  source:     %s%s\n", p.Source, src)
-		fmt.Fprintf(w, "  target:     %s%s\n", p.Target, pathState(p.Target, true, adopted))
-		fmt.Fprintf(w, "  target fs:  %s\n", describeTarget(ctx, p, adopted))
+		if p.Target == "" { // cards: found by marker (docs/CARDS.md)
+			fmt.Fprintf(w, "  target:     %s\n", cardsText(p))
+		} else {
+			fmt.Fprintf(w, "  target:     %s%s\n", p.Target, pathState(p.Target, true, adopted))
+			fmt.Fprintf(w, "  target fs:  %s\n", describeTarget(ctx, p, adopted))
+		}
 		fmt.Fprintf(w, "  mode:       %s (max_delete %s)\n", p.Mode, p.MaxDelete)
 		layout := p.Layout
 		if layout == "" {

@@ -125,7 +125,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newSyncCmd(g), newInitCmd(g), newCheckConfigCmd(g), newLayoutsCmd(), newRunCmd(g), newStatusCmd(g), newVersionCmd(root), newGendocsCmd(), newSavesCmd(g))
+	root.AddCommand(newSyncCmd(g), newInitCmd(g), newCheckConfigCmd(g), newLayoutsCmd(), newRunCmd(g), newStatusCmd(g), newCardsCmd(g), newSavesCmd(g), newVersionCmd(root), newGendocsCmd())
 	usageErrors(root)
 	return root
 }
