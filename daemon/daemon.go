@@ -45,8 +45,16 @@ type Daemon struct {
 
 	mu      stdsync.Mutex
 	cfg     *config.Config
-	runners map[string]*runner
-	wg      stdsync.WaitGroup // runners
+	runners map[string]*runner // by name: a profile's, or a card's (profile@id)
+	cards   *cardWatch         // nil until the mount watcher runs
+	wg      stdsync.WaitGroup  // runners
+}
+
+// currentConfig is the configuration in force.
+func (d *Daemon) currentConfig() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
 }
 
 // Run runs every profile of cfg until ctx is done; a signal on
@@ -96,6 +104,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		d.startLocked(ctx, cfg.Profiles[i])
 	}
 	d.mu.Unlock()
+	if hasCardProfiles(cfg) {
+		// Runners of cards start and stop with their mounts; they are
+		// stopped with the others below.
+		svc.Go(func() {
+			if err := d.watchCards(sctx); err != nil {
+				d.log.Error("card discovery stopped", "err", err)
+			}
+		})
+	}
 	d.log.Info("romsyncd running", "config", cfg.File, "profiles", len(cfg.Profiles), "socket", sock)
 	d.waitReady(ctx)
 	notify("READY=1\nSTATUS=" + d.summary())
@@ -150,16 +167,46 @@ func (d *Daemon) watchdog(ctx context.Context, every time.Duration) {
 	}
 }
 
-// startLocked starts a runner for profile p; d.mu is held.
+// startLocked starts a runner for profile p with a fixed target (the
+// runners of a profile with cards start with its cards); d.mu is held.
 func (d *Daemon) startLocked(ctx context.Context, p config.Profile) {
+	if p.Target == "" && p.Cards != nil {
+		return
+	}
+	d.startRunnerLocked(ctx, p.Name, p, nil)
+}
+
+// startRunnerLocked starts a runner named name for profile p, of a card
+// when card is set; d.mu is held.
+func (d *Daemon) startRunnerLocked(ctx context.Context, name string, p config.Profile, card *cardRun) {
 	r := newRunner(d.cfg, p, d.log, d.metrics, d.opts.RetryInterval)
-	d.runners[p.Name] = r
+	r.name, r.card = name, card
+	r.log = d.log.With("profile", name)
+	d.runners[name] = r
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	d.wg.Go(func() {
 		defer close(r.done)
 		r.run(rctx)
 	})
+}
+
+// stopRunner stops the runner named name and waits for it; it returns the
+// runner, nil when none runs.
+func (d *Daemon) stopRunner(name string) *runner {
+	d.mu.Lock()
+	r := d.runners[name]
+	delete(d.runners, name)
+	d.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.stop()
+	<-r.done
+	if d.metrics != nil {
+		d.metrics.Forget(name)
+	}
+	return r
 }
 
 // waitReady waits until every runner has set its watches (or given up for
@@ -202,7 +249,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	}
 	var stopped []*runner
 	for name, r := range d.runners {
-		if p, ok := want[name]; ok && reflect.DeepEqual(p, r.profile) && cfg.StateDir == d.cfg.StateDir {
+		if p, ok := want[name]; ok && r.card == nil && reflect.DeepEqual(p, r.profile) && cfg.StateDir == d.cfg.StateDir {
 			continue
 		}
 		r.stop()
@@ -212,7 +259,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	for _, r := range stopped {
 		<-r.done
 		if d.metrics != nil {
-			d.metrics.Forget(r.profile.Name)
+			d.metrics.Forget(r.name)
 		}
 	}
 	d.cfg = cfg
@@ -224,6 +271,11 @@ func (d *Daemon) reload(ctx context.Context) {
 		}
 	}
 	d.log.Info("configuration reloaded", "profiles", len(cfg.Profiles), "restarted_or_added", added, "removed_or_changed", len(stopped))
+	if d.cards != nil {
+		// The cards' runners were stopped with their profiles: find the
+		// mounted cards again (after d.mu is released).
+		go d.cards.rescan(ctx)
+	}
 }
 
 // summary is the one-line STATUS= for systemd.
@@ -270,7 +322,7 @@ func (d *Daemon) Reconcile(ctx context.Context, names []string) ([]json.RawMessa
 		for _, r := range d.runners {
 			rs = append(rs, r)
 		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].profile.Name < rs[j].profile.Name })
+		sort.Slice(rs, func(i, j int) bool { return rs[i].name < rs[j].name })
 	} else {
 		for _, n := range names {
 			r, ok := d.runners[n]

@@ -213,7 +213,7 @@ func (l *loop) idle(ctx context.Context) {
 		l.onCheck()
 	}
 	if r.metrics != nil {
-		r.metrics.DirtyFolders(r.profile.Name, r.dirtyCount())
+		r.metrics.DirtyFolders(r.name, r.dirtyCount())
 	}
 }
 
@@ -242,6 +242,9 @@ func (l *loop) onCheck() {
 func (l *loop) pass(ctx context.Context, scope romsync.Scope, waiters []chan *romsync.Report) {
 	r := l.r
 	r.setState(func(st *runState) { st.phase = phaseSyncing })
+	if r.card != nil {
+		r.card.syncing(r)
+	}
 	rep, err := l.sess.Pass(ctx, scope)
 	r.planned.Store(0)
 	r.doneB.Store(0)
@@ -261,6 +264,9 @@ func (l *loop) pass(ctx context.Context, scope romsync.Scope, waiters []chan *ro
 		}
 	}
 	r.record(scope, rep, err)
+	if r.card != nil {
+		r.card.done(ctx, r, rep, err)
+	}
 	reply(waiters, rep)
 	// A pass's listings are garbage now; an idle daemon gives the memory
 	// back instead of sitting on a heap sized for its peak.
@@ -295,7 +301,7 @@ func (l *loop) logOnce(msg string, err error) {
 
 func (l *loop) targetOnline(online bool) {
 	if l.r.metrics != nil {
-		l.r.metrics.TargetOnline(l.r.profile.Name, online)
+		l.r.metrics.TargetOnline(l.r.name, online)
 	}
 }
 

@@ -39,16 +39,16 @@ func (r *runner) record(scope romsync.Scope, rep *romsync.Report, err error) {
 		}
 	})
 	if r.metrics != nil {
-		r.metrics.PassDone(r.profile.Name, rep.Duration, err == nil && rep.InSync)
-		r.metrics.Conflicts(r.profile.Name, len(rep.Conflicts))
-		r.metrics.Deleted(r.profile.Name, rep.Deleted)
+		r.metrics.PassDone(r.name, rep.Duration, err == nil && rep.InSync)
+		r.metrics.Conflicts(r.name, len(rep.Conflicts))
+		r.metrics.Deleted(r.name, rep.Deleted)
 		for range rep.VerifyFailures {
-			r.metrics.VerifyFailure(r.profile.Name)
+			r.metrics.VerifyFailure(r.name)
 		}
-		r.metrics.TargetOnline(r.profile.Name, err == nil || reactionTo(err).phase != phasePaused)
+		r.metrics.TargetOnline(r.name, err == nil || reactionTo(err).phase != phasePaused)
 		if r.w != nil {
 			ws := r.w.Stats()
-			r.metrics.Watches(r.profile.Name, ws.Watches, ws.Polled)
+			r.metrics.Watches(r.name, ws.Watches, ws.Polled)
 		}
 	}
 	if rep.Copied+rep.Deleted+rep.Renamed+len(news)+len(settled)+len(rep.Errors) > 0 {

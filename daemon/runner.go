@@ -21,6 +21,8 @@ import (
 // the next one. Other goroutines (the watcher, the control socket) only
 // mark folders dirty, ask for passes and read the state.
 type runner struct {
+	name    string   // in status and metrics: the profile's, or profile@card
+	card    *cardRun // the card this runner keeps in sync; nil: a fixed target
 	cfg     *config.Config
 	profile config.Profile
 	log     *slog.Logger // with the profile's name
@@ -71,7 +73,7 @@ type runState struct {
 
 func newRunner(cfg *config.Config, p config.Profile, log *slog.Logger, m *metrics.Metrics, retry time.Duration) *runner {
 	return &runner{
-		cfg: cfg, profile: p, log: log.With("profile", p.Name), engLog: log, metrics: m, retry: retry,
+		name: p.Name, cfg: cfg, profile: p, log: log.With("profile", p.Name), engLog: log, metrics: m, retry: retry,
 		done: make(chan struct{}), ready: make(chan struct{}), wake: make(chan struct{}, 1),
 		dirty: map[string]bool{},
 	}
@@ -210,7 +212,7 @@ func (r *runner) status() status.ProfileStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := status.ProfileStatus{
-		Name: r.profile.Name, State: phaseStates[r.st.phase], Source: r.profile.Source, Target: r.profile.Target,
+		Name: r.name, State: phaseStates[r.st.phase], Source: r.profile.Source, Target: r.profile.Target,
 		DirtyFolders: len(r.dirty), LastPass: r.st.lastPass, LastPassDuration: r.st.lastDuration,
 	}
 	switch r.st.phase {
@@ -221,6 +223,15 @@ func (r *runner) status() status.ProfileStatus {
 	}
 	st.Conflicts, st.Skipped = r.st.conflicts.list(), r.st.skipped.list()
 	st.SavesBackedUp = r.st.savesBackedUp
+	if c := r.card; c != nil {
+		st.Card = c.label
+		switch {
+		case r.st.phase == phaseInSync && c.safe:
+			st.State = status.StateSafeToRemove
+		case r.st.phase == phaseSyncing:
+			st.State = status.StateDoNotRemove
+		}
+	}
 	if r.all {
 		st.DirtyFolders = -1
 	}
@@ -239,6 +250,6 @@ func (r *runner) Planned(files int, bytes int64) { r.planned.Store(bytes); r.don
 func (r *runner) Done(files int, bytes int64) {
 	r.doneB.Add(bytes)
 	if r.metrics != nil {
-		r.metrics.FileInstalled(r.profile.Name, bytes)
+		r.metrics.FileInstalled(r.name, bytes)
 	}
 }

@@ -29,6 +29,9 @@ const (
 	// user can settle (conflicts, files skipped, deletions held); the
 	// problems are listed in Conflicts and Skipped.
 	StateNotInSync = "not in sync"
+	// A card's states: in sync and durable, or being written.
+	StateSafeToRemove = "in sync, safe to remove"
+	StateDoNotRemove  = "syncing, do not remove"
 )
 
 // Problem is a file a pass left out, and why.
@@ -58,6 +61,9 @@ type ProfileStatus struct {
 	// SavesBackedUp counts the save versions backed up off the card since
 	// the daemon started (profiles with saves:).
 	SavesBackedUp int `json:"saves_backed_up,omitempty"`
+	// Card is the card a runner of a profile with cards keeps in sync (its
+	// label, else its mount point's name).
+	Card string `json:"card,omitempty"`
 }
 
 // Provider is what the daemon gives the server: its profiles' state and a way
