@@ -67,3 +67,34 @@ func TestInitCardAdoptsAMountedCard(t *testing.T) {
 		t.Errorf("a pulled card is listed as mounted:\n%s", r.stdout)
 	}
 }
+
+// TestSyncRunsOnTheMountedCardsOfAProfile: `romsyncd sync` of a profile
+// with cards: passes over each of its cards mounted now, wherever; with
+// none mounted it refuses (exit 3) and writes nothing.
+func TestSyncRunsOnTheMountedCardsOfAProfile(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTree(t, dir, map[string]string{
+		"lib/Nintendo - Game Boy/Gamma (Japan).gb": "gamma\n",
+		"config.yaml": "state_dir: state\nprofiles:\n  - {name: miyoo, source: lib, layout: onion, cards: {}}\n",
+	})
+	r := romsyncd(t, dir, "sync", "--config", "config.yaml")
+	if r.code != 3 || !strings.Contains(r.stderr, "no card of this profile is mounted") {
+		t.Fatalf("sync with no card: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	card := testfs.ExFATAt(t, filepath.Join(dir, "run", "media", "alice", "MIYOO1"), "64M")
+	if r := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", "miyoo", "--card", card); r.code != 0 {
+		t.Fatalf("init --card: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = romsyncd(t, dir, "sync", "--config", "config.yaml")
+	if r.code != 0 {
+		t.Fatalf("sync: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(card, "Roms", "GB", "Gamma (Japan).gb"))
+	if err != nil || string(data) != "gamma\n" {
+		t.Fatalf("the card's ROM: %q, %v", data, err)
+	}
+}

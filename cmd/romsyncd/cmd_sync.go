@@ -13,10 +13,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/romsyncd/romsyncd/cards"
 	"github.com/romsyncd/romsyncd/config"
+	"github.com/romsyncd/romsyncd/mounts"
 	"github.com/romsyncd/romsyncd/profiles"
 	"github.com/romsyncd/romsyncd/status"
 	romsync "github.com/romsyncd/romsyncd/sync"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 type syncFlags struct {
@@ -84,6 +87,8 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	// A profile with cards: runs on each of its cards mounted now.
+	sel, absent, cardsAsked := mountedCards(sel)
 	// Every selected profile's settings are checked before any pass runs.
 	opts := make([]romsync.Options, len(sel))
 	for i, p := range sel {
@@ -92,8 +97,10 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 		}
 		opts[i].DryRun = f.dryRun
 	}
-	// A running daemon owns the targets: ask it instead of racing it.
-	if !f.dryRun && !f.local {
+	// A running daemon owns the targets: ask it instead of racing it (its
+	// cards' runners are per card: a card profile's pass runs here, under
+	// the card's lock).
+	if !f.dryRun && !f.local && !cardsAsked {
 		if reps, ok, err := syncViaDaemon(ctx, cfg, sel, stderr); ok {
 			if err != nil {
 				return err
@@ -104,6 +111,14 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 	}
 	tty := !f.json && isTerminal(stdout)
 	worst := exitOK
+	for _, p := range absent {
+		err := fmt.Errorf("profile %s: %w: no card of this profile is mounted; insert one (or adopt a new one with `romsyncd init --profile %s --card MOUNTPOINT`)", p.Name, outcome.ErrTargetOffline, p.Name)
+		if err := printReport(romsync.ErrorReport(p.Name, p.Source, "", err), f, stdout); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(err.Error()))
+		worst = max(worst, exitCode(err))
+	}
 	for i, p := range sel {
 		var bar *progressBar
 		if tty {
@@ -267,4 +282,49 @@ func printReport(r *romsync.Report, f *syncFlags, w io.Writer) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// mountedCards replaces each profile with cards: (and no fixed target) by
+// one copy per card of it mounted now, whose target is that card's; absent
+// lists those with none mounted; anyCards says whether any was asked for.
+func mountedCards(sel []*config.Profile) (out, absent []*config.Profile, anyCards bool) {
+	var found map[string][]cards.Card
+	for _, p := range sel {
+		if p.Cards == nil || p.Target != "" {
+			out = append(out, p)
+			continue
+		}
+		anyCards = true
+		if found == nil {
+			found = mountedCardsByProfile()
+		}
+		if len(found[p.Name]) == 0 {
+			absent = append(absent, p)
+		}
+		for _, c := range found[p.Name] {
+			pc := *p
+			pc.Target = c.Root
+			out = append(out, &pc)
+		}
+	}
+	return out, absent, anyCards
+}
+
+// mountedCardsByProfile finds the romsyncd cards mounted now, by profile.
+func mountedCardsByProfile() map[string][]cards.Card {
+	out := map[string][]cards.Card{}
+	ms, err := mounts.List()
+	if err != nil {
+		return out
+	}
+	for _, m := range ms {
+		if !cards.MayBeCard(m) {
+			continue
+		}
+		found, _ := cards.Identify(m)
+		for _, c := range found {
+			out[c.Profile] = append(out[c.Profile], c)
+		}
+	}
+	return out
 }
