@@ -150,6 +150,9 @@ func (cw *cardWatch) start(ctx context.Context, c cards.Card) {
 	d := cw.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if ctx.Err() != nil {
+		return // shutting down: no runner starts after the others stopped
+	}
 	p, ok := d.cfg.Profile(c.Profile)
 	if !ok || p.Cards == nil {
 		d.log.Warn("card not used: its marker names a profile that takes no cards", "mount", c.Mount.MountPoint, "profile", c.Profile)

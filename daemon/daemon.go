@@ -50,6 +50,39 @@ type Daemon struct {
 	wg      stdsync.WaitGroup  // runners
 }
 
+// startServices starts the control socket, the metrics server and the
+// watchdog, owned by svc.
+func (d *Daemon) startServices(ctx context.Context, svc *stdsync.WaitGroup, srv *status.Server, sock string) {
+	cfg := d.cfg
+	svc.Go(func() {
+		if err := srv.Serve(ctx, d); err != nil {
+			d.log.Error("control socket stopped", "socket", sock, "err", err)
+		}
+	})
+	if d.metrics != nil {
+		svc.Go(func() {
+			if err := d.metrics.Serve(ctx, cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+				d.log.Error("metrics server stopped", "listen", cfg.MetricsListen, "err", err)
+			}
+		})
+	}
+	if wd, err := sdaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		svc.Go(func() { d.watchdog(ctx, wd) })
+	}
+}
+
+// rescanCards finds the mounted cards again after a reload: their runners
+// were stopped with their profiles, and a profile may take cards it did
+// not.
+func (d *Daemon) rescanCards(ctx context.Context) {
+	d.mu.Lock()
+	cw := d.cards
+	d.mu.Unlock()
+	if cw != nil {
+		cw.rescan(ctx)
+	}
+}
+
 // currentConfig is the configuration in force.
 func (d *Daemon) currentConfig() *config.Config {
 	d.mu.Lock()
@@ -83,36 +116,27 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	var svc stdsync.WaitGroup // the daemon's own goroutines
 	sctx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
-	svc.Go(func() {
-		if err := srv.Serve(sctx, d); err != nil {
-			d.log.Error("control socket stopped", "socket", sock, "err", err)
-		}
-	})
-	if d.metrics != nil {
-		svc.Go(func() {
-			if err := d.metrics.Serve(sctx, cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
-				d.log.Error("metrics server stopped", "listen", cfg.MetricsListen, "err", err)
-			}
-		})
-	}
-	if wd, err := sdaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
-		svc.Go(func() { d.watchdog(sctx, wd) })
-	}
+	d.startServices(sctx, &svc, srv, sock)
 
 	d.mu.Lock()
 	for i := range cfg.Profiles {
 		d.startLocked(ctx, cfg.Profiles[i])
 	}
 	d.mu.Unlock()
-	if hasCardProfiles(cfg) {
-		// Runners of cards start and stop with their mounts; they are
-		// stopped with the others below.
-		svc.Go(func() {
-			if err := d.watchCards(sctx); err != nil {
-				d.log.Error("card discovery stopped", "err", err)
-			}
-		})
-	}
+	// Runners of cards start and stop with their mounts; the watcher stops
+	// first at shutdown, so that no runner starts after the others stop.
+	cctx, stopCards := context.WithCancel(ctx)
+	defer stopCards()
+	cardsDone := make(chan struct{})
+	go func() {
+		defer close(cardsDone)
+		if !hasCardProfiles(cfg) {
+			return
+		}
+		if err := d.watchCards(cctx); err != nil && cctx.Err() == nil {
+			d.log.Error("card discovery stopped", "err", err)
+		}
+	}()
 	d.log.Info("romsyncd running", "config", cfg.File, "profiles", len(cfg.Profiles), "socket", sock)
 	d.waitReady(ctx)
 	notify("READY=1\nSTATUS=" + d.summary())
@@ -128,6 +152,7 @@ loop:
 		case <-opts.Reload:
 			notify("RELOADING=1\nMONOTONIC_USEC=" + sdaemon.SdNotifyMonotonicUsec())
 			d.reload(ctx)
+			d.rescanCards(cctx)
 			notify("READY=1\nSTATUS=" + d.summary())
 		case <-statusTick.C:
 			if s := d.summary(); s != lastStatus {
@@ -138,6 +163,8 @@ loop:
 	}
 	notify("STOPPING=1")
 	d.log.Info("stopping")
+	stopCards()
+	<-cardsDone
 	d.mu.Lock()
 	for _, r := range d.runners {
 		r.stop()
@@ -243,6 +270,9 @@ func (d *Daemon) reload(ctx context.Context) {
 	if cfg.Socket != d.cfg.Socket || cfg.MetricsListen != d.cfg.MetricsListen {
 		d.log.Warn("socket and metrics_listen changes take effect after a restart")
 	}
+	if d.cards == nil && hasCardProfiles(cfg) {
+		d.log.Warn("the first profile with cards: takes effect after a restart (the daemon does not watch mounts yet)")
+	}
 	want := map[string]config.Profile{}
 	for _, p := range cfg.Profiles {
 		want[p.Name] = p
@@ -271,11 +301,6 @@ func (d *Daemon) reload(ctx context.Context) {
 		}
 	}
 	d.log.Info("configuration reloaded", "profiles", len(cfg.Profiles), "restarted_or_added", added, "removed_or_changed", len(stopped))
-	if d.cards != nil {
-		// The cards' runners were stopped with their profiles: find the
-		// mounted cards again (after d.mu is released).
-		go d.cards.rescan(ctx)
-	}
 }
 
 // summary is the one-line STATUS= for systemd.
