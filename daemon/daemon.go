@@ -92,7 +92,8 @@ func (d *Daemon) currentConfig() *config.Config {
 
 // Run runs every profile of cfg until ctx is done; a signal on
 // opts.Reload reads cfg.File again. It returns nil after a clean stop, or
-// an error if it cannot start.
+// an error if it cannot start. It reads top to bottom as the daemon's
+// life: start, serve, stop in the reverse order; kept whole for that.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = 5 * time.Second

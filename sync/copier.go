@@ -62,7 +62,8 @@ func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomi
 // hashing it, and sets its mtime. The library file is checked before and
 // after the read: if it changed, the temp file is discarded and
 // errSourceChanged returned; if fewer bytes came than its size says,
-// errShortRead.
+// errShortRead. It is one file's life from open to close, with the checks
+// around the copy in the order they must run; kept whole for that.
 func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged, err error) {
 	s := a.Src
 	srcPath := filepath.Join(c.source, filepath.FromSlash(s.Rel))

@@ -69,6 +69,9 @@ func (in planInput) join(name string) string {
 //     the way of an install is a conflict;
 //   - a file is up to date when the library still has the version recorded
 //     in the manifest and the target still holds what was installed.
+//
+// Its length is the rules' switch: kept in one piece so that they read as
+// one table (the files the library dropped are planned by planGone).
 func plan(in planInput) folderPlan {
 	p := folderPlan{Dir: in.Dir}
 	key := in.Key
