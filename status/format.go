@@ -28,8 +28,12 @@ func FormatStatus(w io.Writer, st []ProfileStatus, now time.Time) error {
 		if lastErr == "" {
 			lastErr = "-" // a cell, not trailing padding
 		}
+		name := p.Name
+		if p.Card != "" {
+			name += " (" + p.Card + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			oneLine(p.Name), oneLine(p.State), dirty(p.DirtyFolders), bytesize.Format(p.QueuedBytes), lastPass(p, now), lastErr)
+			oneLine(name), oneLine(p.State), dirty(p.DirtyFolders), bytesize.Format(p.QueuedBytes), lastPass(p, now), lastErr)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status table: %w", err)
