@@ -27,7 +27,7 @@ func checkSaves(p *config.Profile) error {
 		return nil
 	}
 	if _, err := saves.Locations(p.Layout); err != nil {
-		return fmt.Errorf("%w; set a layout the save catalog covers, or remove saves:", err)
+		return fmt.Errorf("%w; set a layout the save catalog covers, or remove the saves key", err)
 	}
 	return nil
 }

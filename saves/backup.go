@@ -81,7 +81,6 @@ type run struct {
 	buf   []byte
 	dirty int
 	log   *slog.Logger
-	fresh map[string]bool
 }
 
 // Backup copies every new or changed save (and state, with States) of the
