@@ -32,11 +32,7 @@ func newInitCmd(g *globalFlags) *cobra.Command {
 }
 
 func runInit(ctx context.Context, g *globalFlags, name, card string, asJSON, dry bool, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(g, stderr)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "warn")
+	cfg, log, err := loadWithLogger(g, stderr, stderr, "warn")
 	if err != nil {
 		return err
 	}

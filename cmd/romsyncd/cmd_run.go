@@ -25,15 +25,11 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 }
 
 func runDaemon(ctx context.Context, g *globalFlags, stderr io.Writer) error {
-	cfg, err := loadConfig(g, stderr)
+	cfg, log, err := loadWithLogger(g, stderr, stderr, "info")
 	if err != nil {
 		return err
 	}
 	if err := profiles.Check(cfg); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "info")
-	if err != nil {
 		return err
 	}
 	hup := make(chan os.Signal, 1)

@@ -134,11 +134,7 @@ func savesExit(err error) int {
 }
 
 func runSavesBackup(ctx context.Context, g *globalFlags, f *savesFlags, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(g, stderr)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "warn")
+	cfg, log, err := loadWithLogger(g, stderr, stderr, "warn")
 	if err != nil {
 		return err
 	}
@@ -248,11 +244,7 @@ func runSavesRestore(ctx context.Context, g *globalFlags, f *savesFlags, stdout,
 	if len(f.profiles) != 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("saves restore: name the card's profile with --profile P")}
 	}
-	cfg, err := loadConfig(g, stderr)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, g.logLevel, cfg.LogLevel, "warn")
+	cfg, log, err := loadWithLogger(g, stderr, stderr, "warn")
 	if err != nil {
 		return err
 	}

@@ -72,14 +72,10 @@ func selectProfiles(cfg *config.Config, names []string) ([]*config.Profile, erro
 }
 
 func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(g, stderr)
-	if err != nil {
-		return err
-	}
 	// Logs go to stderr, the summary and the bar to stdout; on one
 	// terminal, a log line never cuts into the bar.
 	logs := &logWriter{w: stderr}
-	log, err := newLogger(logs, g.logLevel, cfg.LogLevel, "warn")
+	cfg, log, err := loadWithLogger(g, stderr, logs, "warn")
 	if err != nil {
 		return err
 	}

@@ -216,6 +216,21 @@ func loadConfig(g *globalFlags, stderr io.Writer) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// loadWithLogger loads the configuration and builds the logger at the
+// level of the flag, else the config's, else fallback: what every command
+// that reads the configuration starts with.
+func loadWithLogger(g *globalFlags, stderr, logs io.Writer, fallback string) (*config.Config, *slog.Logger, error) {
+	cfg, err := loadConfig(g, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(logs, g.logLevel, cfg.LogLevel, fallback)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, log, nil
+}
+
 // newLogger builds the process logger: text on stderr, no timestamps under
 // journald (it adds its own), quiet by default.
 func newLogger(w io.Writer, flag, fromConfig, fallback string) (*slog.Logger, error) {
