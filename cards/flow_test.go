@@ -2,6 +2,8 @@ package cards_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,8 +34,13 @@ func TestFlowMountToSafeToRemove(t *testing.T) {
 	lib := filepath.Join(work, "lib")
 	writeFiles(t, filepath.Join(lib, "Nintendo - Game Boy"), "old", 10)
 	state := filepath.Join(work, "state")
+	// A card is found by its marker anywhere on the machine: a profile name
+	// of this test's own (packages' tests run at once).
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	miyoo := "miyoo-" + hex.EncodeToString(rnd[:])
 	cfg := &config.Config{File: "config.yaml", StateDir: state, Profiles: []config.Profile{{
-		Name: "miyoo", Source: lib, Mode: config.ModeMirror, Workers: 2, Verify: true,
+		Name: miyoo, Source: lib, Mode: config.ModeMirror, Workers: 2, Verify: true,
 		Layout: "onion", Unknown: "keep", ModifyWindow: -1, MaxDelete: config.Limit{Percent: 50, IsPercent: true},
 		Cards: &config.Cards{Adopt: []config.AdoptRule{{Label: "MIYOO"}}},
 	}}}
@@ -94,7 +101,7 @@ func TestFlowMountToSafeToRemove(t *testing.T) {
 		t.Fatalf("MayBeCard(%+v) = false", m)
 	}
 	found, err := cards.Identify(m)
-	if err != nil || len(found) != 1 || found[0].Profile != "miyoo" {
+	if err != nil || len(found) != 1 || found[0].Profile != miyoo {
 		t.Fatalf("Identify = %+v, %v", found, err)
 	}
 	c := found[0]

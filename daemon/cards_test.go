@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,21 +77,26 @@ func TestDaemonSyncsCardsWhereverTheyAreMounted(t *testing.T) {
 	media := filepath.Join(h.dir, "media", "alice")
 	h.write("Nintendo - Game Boy/Tetris (World).gb", "tetris")
 	h.write("Nintendo - Game Boy Advance/Golden Sun (USA).gba", "golden sun")
+	// A card is found by its marker anywhere on the machine: a profile
+	// name of this test's own (packages' tests run at once).
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	miyoo := "miyoo-" + hex.EncodeToString(rnd[:])
 	y := func(eject bool) string {
 		e := ""
 		if eject {
 			e = "    eject: true\n"
 		}
 		return "state_dir: " + filepath.Join(h.dir, "state") + "\nsocket: " + h.sock + "\nprofiles:\n" +
-			"  - name: miyoo\n    source: " + h.src + "\n    layout: onion\n    cards: {}\n    debounce: 100ms\n" + e
+			"  - name: " + miyoo + "\n    source: " + h.src + "\n    layout: onion\n    cards: {}\n    debounce: 100ms\n" + e
 	}
 	require.NoError(t, os.WriteFile(h.cfg, []byte(y(false)), 0o644))
 
 	// Two cards of the profile, marked beforehand, then taken out.
 	a := testfs.ExFATAt(t, filepath.Join(media, "MIYOO"), "64M")
 	b := testfs.ExFATAt(t, filepath.Join(media, "SPARE"), "64M")
-	markCard(t, h.cfg, "miyoo", a)
-	markCard(t, h.cfg, "miyoo", b)
+	markCard(t, h.cfg, miyoo, a)
+	markCard(t, h.cfg, miyoo, b)
 	testfs.Unmount(t, a, false)
 	testfs.Unmount(t, b, false)
 

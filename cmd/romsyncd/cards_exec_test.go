@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -21,19 +23,20 @@ func TestInitCardAdoptsAMountedCard(t *testing.T) {
 		t.Fatal(err)
 	}
 	card := testfs.ExFATAt(t, filepath.Join(dir, "media", "alice", "MIYOO"), "64M")
+	miyoo := uniqueProfile("miyoo")
 	writeTree(t, dir, map[string]string{
 		"lib/Nintendo - Game Boy/Gamma (Japan).gb": "gamma\n",
 		"config.yaml": "state_dir: state\nprofiles:\n" +
-			"  - {name: miyoo, source: lib, layout: onion, cards: {adopt: [{label: MIYOO}]}}\n",
+			"  - {name: " + miyoo + ", source: lib, layout: onion, cards: {adopt: [{label: MIYOO}]}}\n",
 	})
 	// The card already has the firmware's folder, spelled its own way.
 	if err := os.MkdirAll(filepath.Join(card, "ROMS", "GB"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	r := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", "miyoo", "--card", card)
+	r := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", miyoo, "--card", card)
 	root := filepath.Join(card, "ROMS")
-	if r.code != 0 || !strings.Contains(r.stdout, "miyoo: target "+root+" is adopted") || r.stderr != "" {
+	if r.code != 0 || !strings.Contains(r.stdout, miyoo+": target "+root+" is adopted") || r.stderr != "" {
 		t.Fatalf("init --card: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(root, ".romsyncd", "marker")); err != nil {
@@ -49,7 +52,7 @@ func TestInitCardAdoptsAMountedCard(t *testing.T) {
 		t.Fatalf("cards --json = %s (%v), want one card", r.stdout, err)
 	}
 	row := rows[0]
-	if row["profile"] != "miyoo" || row["mounted_now"] != card || row["folder"] != "ROMS" || row["id"] == "" {
+	if row["profile"] != miyoo || row["mounted_now"] != card || row["folder"] != "ROMS" || row["id"] == "" {
 		t.Errorf("card row = %v", row)
 	}
 	if _, err := exec.LookPath("blkid"); err == nil && row["uuid"] == nil {
@@ -76,9 +79,10 @@ func TestSyncRunsOnTheMountedCardsOfAProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	miyoo := uniqueProfile("miyoo")
 	writeTree(t, dir, map[string]string{
 		"lib/Nintendo - Game Boy/Gamma (Japan).gb": "gamma\n",
-		"config.yaml": "state_dir: state\nprofiles:\n  - {name: miyoo, source: lib, layout: onion, cards: {}}\n",
+		"config.yaml": "state_dir: state\nprofiles:\n  - {name: " + miyoo + ", source: lib, layout: onion, cards: {}}\n",
 	})
 	r := romsyncd(t, dir, "sync", "--config", "config.yaml")
 	if r.code != 3 || !strings.Contains(r.stderr, "no card of this profile is mounted") {
@@ -86,7 +90,7 @@ func TestSyncRunsOnTheMountedCardsOfAProfile(t *testing.T) {
 	}
 
 	card := testfs.ExFATAt(t, filepath.Join(dir, "run", "media", "alice", "MIYOO1"), "64M")
-	if r := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", "miyoo", "--card", card); r.code != 0 {
+	if r := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", miyoo, "--card", card); r.code != 0 {
 		t.Fatalf("init --card: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = romsyncd(t, dir, "sync", "--config", "config.yaml")
@@ -97,4 +101,13 @@ func TestSyncRunsOnTheMountedCardsOfAProfile(t *testing.T) {
 	if err != nil || string(data) != "gamma\n" {
 		t.Fatalf("the card's ROM: %q, %v", data, err)
 	}
+}
+
+// uniqueProfile names a profile of cards for one test: a card is found by
+// its marker anywhere on the machine, so tests that run at once (go test
+// runs packages in parallel) must not share a profile name.
+func uniqueProfile(base string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return base + "-" + hex.EncodeToString(b[:])
 }
