@@ -388,7 +388,4 @@ func (l *loop) backupSaves(ctx context.Context) {
 	if rep.BackedUp > 0 {
 		r.log.Info("saves backed up", "versions", rep.BackedUp, "bytes", rep.Bytes, "card", rep.Card)
 	}
-	for _, p := range rep.Changing {
-		r.log.Warn("save kept changing while it was read; retried next pass", "path", p)
-	}
 }
