@@ -14,6 +14,7 @@ import (
 	"strings"
 	stdsync "sync"
 	"syscall"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
@@ -222,12 +223,36 @@ func loadManifests(metaDir string, known map[string]fileSig) (manifestSet, error
 		case errors.Is(errs[i], fs.ErrNotExist):
 			// removed meanwhile
 		case errors.Is(errs[i], errDamaged):
+			// fusefat returns zeros for a moment for a file while others
+			// are written: read it again before calling it damaged.
+			if f, sig, err := rereadManifest(filepath.Join(dir, names[i]), names[i]); err == nil {
+				set.folders[f.Dir] = f
+				set.sigs[names[i]] = sig
+				continue
+			}
 			set.damaged = append(set.damaged, damagedManifest{names[i], errs[i]})
 		default:
 			return set, errs[i]
 		}
 	}
 	return set, nil
+}
+
+// rereadManifest reads a manifest that came back damaged again a few times
+// (10 ms, doubled each time: 310 ms in all).
+func rereadManifest(p, name string) (*Folder, fileSig, error) {
+	wait := 10 * time.Millisecond
+	var err error
+	for range 5 {
+		time.Sleep(wait)
+		wait *= 2
+		var f *Folder
+		var sig fileSig
+		if f, sig, err = readManifest(p, name); err == nil || !errors.Is(err, errDamaged) {
+			return f, sig, err
+		}
+	}
+	return nil, fileSig{}, err
 }
 
 // readManifest reads one manifest and the signature of the version read.
