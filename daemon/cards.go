@@ -148,6 +148,15 @@ func (cw *cardWatch) adopt(ctx context.Context, cfg *config.Config, p *config.Pr
 // start runs a runner for a card of a profile that takes cards.
 func (cw *cardWatch) start(ctx context.Context, c cards.Card) {
 	d := cw.d
+	name := cardRunnerName(c.Profile, c)
+	// A runner of this card at another place (its unmount came before the
+	// look at its old mount ended) is stopped first.
+	d.mu.Lock()
+	old := d.runners[name]
+	d.mu.Unlock()
+	if old != nil && old.profile.Target != c.Root {
+		d.stopRunner(name)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ctx.Err() != nil {
@@ -158,7 +167,6 @@ func (cw *cardWatch) start(ctx context.Context, c cards.Card) {
 		d.log.Warn("card not used: its marker names a profile that takes no cards", "mount", c.Mount.MountPoint, "profile", c.Profile)
 		return
 	}
-	name := cardRunnerName(p.Name, c)
 	if _, running := d.runners[name]; running {
 		return
 	}
