@@ -24,6 +24,25 @@ func (fr *folderRun) deleteActions() []action {
 	return out
 }
 
+// dropKeptDeletes takes out of the plan the deletions of files whose
+// library file is still there — excluded by the profile now, or skipped for
+// its name or size: they are kept on the card, so they are neither planned
+// (a dry run shows what the pass does) nor counted against max_delete.
+func (s *Session) dropKeptDeletes(fr *folderRun) {
+	kept := fr.plan.Actions[:0]
+	for _, a := range fr.plan.Actions {
+		if a.Kind == KindDelete {
+			if e := s.target.Entry(fr.u.Dir, a.Name); e != nil {
+				if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+			}
+		}
+		kept = append(kept, a)
+	}
+	fr.plan.Actions = kept
+}
+
 // pendingDeletes are the planned deletions whose file is still recorded
 // (a move found while planning may have taken it; in a dry run, moved
 // lists what the plan moves).

@@ -144,6 +144,7 @@ func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, 
 			srcErr = true
 			continue
 		}
+		s.dropKeptDeletes(fr)
 		planned = append(planned, fr)
 	}
 	s.fit(planned, rep)

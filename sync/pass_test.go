@@ -516,3 +516,31 @@ func TestMovingAWholeFolderIsNotADeletionStorm(t *testing.T) {
 	_, err := os.Stat(filepath.Join(e.dst, "Game Boy"))
 	assert.ErrorIs(t, err, fs.ErrNotExist, "the emptied folder romsyncd created is removed")
 }
+
+// TestNewExcludeIsNoDeletion: files the profile newly excludes stay on the
+// card, and are neither planned as deletions (dry run) nor counted against
+// max_delete (a large new exclude used to trip it without deleting
+// anything).
+func TestNewExcludeIsNoDeletion(t *testing.T) {
+	e := newEnv(t)
+	lib := map[string]string{"gb/keep.gb": "k"}
+	for i := range 6 {
+		lib[fmt.Sprintf("gb/hack %d.gb", i)] = fmt.Sprint(i)
+	}
+	writeTree(t, e.src, lib)
+	e.mustPass(t)
+	e.opts.Exclude = []string{"**/hack*"}
+	e.opts.MaxDelete = countLimit(1)
+	dry := e.opts
+	dry.DryRun = true
+	s, err := Open(context.Background(), dry)
+	require.NoError(t, err)
+	r, err := s.Pass(context.Background(), Scope{All: true})
+	s.Close()
+	require.NoError(t, err)
+	assert.Empty(t, r.Plan, "%+v", r.Plan)
+	r = e.mustPass(t)
+	assert.True(t, r.InSync, "%+v", r)
+	assert.Zero(t, r.Deleted)
+	assert.Len(t, readTree(t, e.dst), 7)
+}
