@@ -536,3 +536,28 @@ func TestDaemonBacksUpSavesAfterEachPass(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hiscore", string(data))
 }
+
+// TestReconcileOfAPausedProfileAnswersAtOnce: `romsyncd sync` handed to a
+// daemon whose library was missing at start (a NAS down) is answered at
+// once with the reason and its kind, not after a wait (it hung before).
+func TestReconcileOfAPausedProfileAnswersAtOnce(t *testing.T) {
+	h := newHarness(t, "")
+	require.NoError(t, os.Remove(h.src))
+	h.start()
+	h.waitFor("paused", func() bool {
+		st, err := status.GetStatus(context.Background(), h.sock)
+		return err == nil && st[0].State == status.StatePausedOffline
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	raw, err := status.RequestReconcile(ctx, h.sock, nil)
+	require.NoError(t, err)
+	require.Len(t, raw, 1)
+	var rep struct {
+		Error string `json:"error"`
+		Kind  string `json:"error_kind"`
+	}
+	require.NoError(t, json.Unmarshal(raw[0], &rep))
+	assert.Equal(t, "source_offline", rep.Kind)
+	assert.Contains(t, rep.Error, "source offline")
+}
