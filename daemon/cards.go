@@ -19,7 +19,8 @@ import (
 )
 
 // cardWatch finds the cards of the profiles with `cards:` wherever they
-// are mounted (docs/CARDS.md): every mount is looked at for a romsyncd
+// are mounted (docs/CARDS.md; it looks at mounts only while such a profile
+// exists, and again after a reload): every mount is looked at for a romsyncd
 // marker, a card gets a runner of its own while it is mounted, and an
 // unmarked card is written only when a profile's adoption rule takes it.
 type cardWatch struct {
@@ -93,8 +94,8 @@ func (cw *cardWatch) rescan(ctx context.Context) {
 // mounted looks for romsyncd cards on a new mount, on a goroutine of its
 // own: a hung FUSE card must not stall the mount watcher.
 func (cw *cardWatch) mounted(ctx context.Context, m mounts.Mount) {
-	if !cards.MayBeCard(m) {
-		return
+	if !cards.MayBeCard(m) || !hasCardProfiles(cw.d.currentConfig()) {
+		return // no profile takes cards (a reload may add one: rescan)
 	}
 	cw.wg.Go(func() { cw.identify(ctx, m) })
 }
@@ -163,8 +164,11 @@ func (cw *cardWatch) start(ctx context.Context, c cards.Card) {
 		return // shutting down: no runner starts after the others stopped
 	}
 	p, ok := d.cfg.Profile(c.Profile)
-	if !ok || p.Cards == nil {
-		d.log.Warn("card not used: its marker names a profile that takes no cards", "mount", c.Mount.MountPoint, "profile", c.Profile)
+	switch {
+	case ok && p.Cards == nil:
+		return // a fixed target's card: its own runner keeps it
+	case !ok:
+		d.log.Warn("card not used: its marker names a profile this configuration does not have", "mount", c.Mount.MountPoint, "profile", c.Profile)
 		return
 	}
 	if _, running := d.runners[name]; running {

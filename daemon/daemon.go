@@ -131,9 +131,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	cardsDone := make(chan struct{})
 	go func() {
 		defer close(cardsDone)
-		if !hasCardProfiles(cfg) {
-			return
-		}
 		if err := d.watchCards(cctx); err != nil && cctx.Err() == nil {
 			d.log.Error("card discovery stopped", "err", err)
 		}
@@ -270,9 +267,6 @@ func (d *Daemon) reload(ctx context.Context) {
 	defer d.mu.Unlock()
 	if cfg.Socket != d.cfg.Socket || cfg.MetricsListen != d.cfg.MetricsListen {
 		d.log.Warn("socket and metrics_listen changes take effect after a restart")
-	}
-	if d.cards == nil && hasCardProfiles(cfg) {
-		d.log.Warn("the first profile with cards: takes effect after a restart (the daemon does not watch mounts yet)")
 	}
 	want := map[string]config.Profile{}
 	for _, p := range cfg.Profiles {
