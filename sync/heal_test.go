@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/romsyncd/romsyncd/sync/cardstate"
+	"github.com/romsyncd/romsyncd/sync/outcome"
 )
 
 // TestDamagedManifestHeals: a manifest a power cut or a filesystem error
@@ -130,4 +131,24 @@ func openUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestFirstPassKilledAfterCreatingTheTargetIsFinished: a first pass killed
+// between creating the target folder and writing its marker left an empty
+// folder. This host noted that it was creating it, so the next pass
+// finishes the job; an empty folder this host did not start creating is
+// still refused (TestScripts/sync_target_refused).
+func TestFirstPassKilledAfterCreatingTheTargetIsFinished(t *testing.T) {
+	e := newEnv(t)
+	writeTree(t, e.src, map[string]string{"gb/a.gb": "a"})
+	require.NoError(t, os.MkdirAll(e.dst, 0o755))
+	require.NoError(t, os.MkdirAll(e.state, 0o755))
+	_, err := e.pass(t)
+	require.ErrorIs(t, err, outcome.ErrMarkerMissing, "an empty folder nobody noted is not ours")
+
+	require.NoError(t, os.WriteFile(filepath.Join(e.state, "test.creating"), []byte(e.dst+"\n"), 0o644))
+	r := e.mustPass(t)
+	assert.True(t, r.InSync, "%+v", r)
+	assert.Equal(t, 1, r.Copied)
+	assert.NoFileExists(t, filepath.Join(e.state, "test.creating"), "the note goes once the target is marked")
 }

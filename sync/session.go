@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/sync/outcome"
+	"github.com/romsyncd/romsyncd/targetfs"
 )
 
 // Names maps library file and folder names to names the target accepts.
@@ -134,8 +136,12 @@ func Open(ctx context.Context, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, MayCreate: first, Unmounted: opts.Unmounted,
-		DryRun: opts.DryRun, Copies: s.copiesDir()})
+	resume, err := s.noteCreating(first)
+	if err != nil {
+		return nil, err
+	}
+	t, err := cardstate.Open(opts.Target, cardstate.OpenOptions{Profile: opts.Profile, MayCreate: first, Resume: resume,
+		Unmounted: opts.Unmounted, DryRun: opts.DryRun, Copies: s.copiesDir()})
 	if err != nil {
 		return nil, err
 	}
@@ -272,11 +278,49 @@ func (s *Session) firstPass() (bool, error) {
 	return false, nil
 }
 
+// creatingPath is where the host notes that a first pass is creating the
+// target, before it creates it.
+func (s *Session) creatingPath() string {
+	p := s.statePath()
+	if p == "" {
+		return ""
+	}
+	return strings.TrimSuffix(p, ".target") + ".creating"
+}
+
+// noteCreating records, before a first pass creates a missing target, that
+// this host is creating it; it reports whether an earlier run of this host
+// began creating this very target (then an empty folder there is that
+// run's, killed before the marker was in place: the pass finishes it).
+func (s *Session) noteCreating(first bool) (resume bool, err error) {
+	p := s.creatingPath()
+	if !first || p == "" || s.opts.DryRun {
+		return false, nil
+	}
+	if data, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(data)) == s.opts.Target {
+		return true, nil
+	}
+	if _, err := os.Lstat(s.opts.Target); err == nil {
+		return false, nil // exists: created by somebody else
+	}
+	if targetfs.CheckCreatable(s.opts.Target) != nil {
+		return false, nil // not to be created (an absent card): Open says why
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return false, fmt.Errorf("state %s: %w", p, err)
+	}
+	if err := cardstate.WriteFileAtomic(p, []byte(s.opts.Target+"\n"), true); err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	return false, nil
+}
+
 func (s *Session) rememberTarget() error {
 	p := s.statePath()
 	if p == "" || s.opts.DryRun {
 		return nil
 	}
+	defer os.Remove(s.creatingPath()) // the target is created and marked
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}

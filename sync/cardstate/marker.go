@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/romsyncd/romsyncd/sync/outcome"
+	"github.com/romsyncd/romsyncd/targetfs"
 )
 
 // Marker is the content of <target>/.romsyncd/marker.
@@ -33,7 +34,7 @@ func (t *State) openMarker(opts OpenOptions) error {
 	}
 	m, err := readMarker(t.meta)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && opts.MayCreate && !opts.DryRun && onlyLeftovers(t.root):
+	case errors.Is(err, fs.ErrNotExist) && opts.MayCreate && !opts.DryRun && (onlyLeftovers(t.root) || opts.Resume && isEmpty(t.root) && creatable(t.meta)):
 		// The very first pass was killed between creating the target and
 		// writing its marker: finish the job.
 		if err := t.writeMarker(opts.Profile, false); err != nil {
@@ -59,6 +60,16 @@ func (t *State) openMarker(opts OpenOptions) error {
 		return fmt.Errorf("target %s: %w %q (marker %s); use that profile, or remove the marker if the card was reassigned", t.root, outcome.ErrWrongProfile, t.marker.Profile, filepath.Join(t.meta, MarkerName))
 	}
 	return nil
+}
+
+// creatable reports whether p may be created: never inside the mount point
+// of an absent card (an empty folder on the system disk under /media).
+func creatable(p string) bool { return targetfs.CheckCreatable(p) == nil }
+
+// isEmpty reports whether dir is an empty folder.
+func isEmpty(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	return err == nil && len(ents) == 0
 }
 
 // onlyLeftovers reports whether root holds nothing but what a first pass

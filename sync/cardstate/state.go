@@ -48,6 +48,10 @@ type OpenOptions struct {
 	// MayCreate allows creating the target and its marker when the target
 	// folder does not exist (the profile's very first pass).
 	MayCreate bool
+	// Resume: this host began creating the target in an earlier run (its
+	// state says so), so an empty folder there is that run's, killed before
+	// its marker was in place; it is finished like a missing one.
+	Resume bool
 	// Adopt writes a marker into an existing folder (`romsyncd init`).
 	Adopt bool
 	// Unmounted reports whether path lies under a mount point that should
