@@ -152,3 +152,23 @@ func TestFirstPassKilledAfterCreatingTheTargetIsFinished(t *testing.T) {
 	assert.Equal(t, 1, r.Copied)
 	assert.NoFileExists(t, filepath.Join(e.state, "test.creating"), "the note goes once the target is marked")
 }
+
+// TestEmptyFolderACutRunCreatedIsRemoved: a run killed after it moved the
+// last file out of a folder it had created, before it removed the folder,
+// left the folder empty with a manifest saying romsyncd created it; the
+// next full pass removes it (and only while it is empty).
+func TestEmptyFolderACutRunCreatedIsRemoved(t *testing.T) {
+	e := newEnv(t)
+	writeTree(t, e.src, map[string]string{"gb/a.gb": "a"})
+	e.mustPass(t)
+	meta := filepath.Join(e.dst, cardstate.MetaDirName)
+	for _, d := range []string{"gb/Hacks", "gb/Mine"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(e.dst, d), 0o755))
+		require.NoError(t, cardstate.WriteManifest(meta, &cardstate.Folder{Dir: d, Created: true, Files: map[string]*cardstate.Entry{}}, true))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(e.dst, "gb/Mine/notes.txt"), []byte("user"), 0o644))
+	r := e.mustPass(t)
+	assert.True(t, r.InSync, "%+v", r)
+	assert.NoDirExists(t, filepath.Join(e.dst, "gb/Hacks"))
+	assert.FileExists(t, filepath.Join(e.dst, "gb/Mine/notes.txt"), "a folder the user filled stays")
+}

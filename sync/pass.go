@@ -90,7 +90,16 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 		}
 		srcErr = srcErr || installErr
 	}
-	return s.deletes(ctx, planned, srcErr, rep)
+	if err := s.deletes(ctx, planned, srcErr, rep); err != nil {
+		return err
+	}
+	if scope.All && !s.opts.DryRun {
+		// Folders romsyncd created and a killed run left empty go now.
+		for _, d := range s.target.EmptyCreated() {
+			s.pruneCreated(d)
+		}
+	}
+	return nil
 }
 
 // checkPresent refuses a pass when the library root is empty while the

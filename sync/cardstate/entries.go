@@ -102,6 +102,20 @@ func (t *State) Dirs() []string {
 	return out
 }
 
+// EmptyCreated lists the folders romsyncd created that no installed file is
+// recorded in any more (a run killed before it removed them).
+func (t *State) EmptyCreated() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for d, f := range t.folders {
+		if f.Created && len(f.Files) == 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // Installed is the number of files the manifests list.
 func (t *State) Installed() int {
 	t.mu.Lock()
