@@ -225,6 +225,10 @@ func cardLabel(c cards.Card) string {
 	return filepath.Base(c.Mount.MountPoint)
 }
 
+// ejectTimeout bounds an eject (udisks unmounts, then powers the drive
+// off or deletes the loop device).
+const ejectTimeout = 30 * time.Second
+
 // cardRun is what a runner of a card knows of it.
 type cardRun struct {
 	card  cards.Card
@@ -270,7 +274,11 @@ func (c *cardRun) done(ctx context.Context, r *runner, rep *romsync.Report, err 
 	if !c.eject {
 		return
 	}
-	res, eerr := eject.Eject(ctx, c.card.Mount.MountPoint)
+	// The unmount the eject makes stops this runner (its mount is gone):
+	// the eject itself must not be cut short by that, only bounded.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ejectTimeout)
+	defer cancel()
+	res, eerr := eject.Eject(ectx, c.card.Mount.MountPoint)
 	if eerr != nil {
 		// A file manager holding the card, or polkit refusing power-off:
 		// the data is durable, the card stays safe to remove.

@@ -149,3 +149,28 @@ func TestDaemonSyncsCardsWhereverTheyAreMounted(t *testing.T) {
 	testfs.Remount(t, a)
 	require.Equal(t, "zelda", tree(filepath.Join(a, "Roms"))["GB/Zelda (USA).gb"])
 }
+
+// TestDaemonEjectsADesktopCardThroughUdisks: a card the desktop mounted
+// with udisks2 (at /media/root/LABEL, a place the config never names) is
+// found by its marker, synced, and with eject: true unmounted and its loop
+// device deleted through udisks2 once it is safe to remove.
+func TestDaemonEjectsADesktopCardThroughUdisks(t *testing.T) {
+	testbus.Udisks(t) // a private system bus with udisksd; DBUS_SYSTEM_BUS_ADDRESS set
+	card := testbus.DesktopCard(t, 32)
+	h := newHarness(t, "")
+	h.write("Nintendo - Game Boy/Tetris (World).gb", "tetris")
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	miyoo := "miyoo-" + hex.EncodeToString(rnd[:])
+	y := "state_dir: " + filepath.Join(h.dir, "state") + "\nsocket: " + h.sock + "\nprofiles:\n" +
+		"  - name: " + miyoo + "\n    source: " + h.src + "\n    layout: onion\n    cards: {}\n    eject: true\n"
+	require.NoError(t, os.WriteFile(h.cfg, []byte(y), 0o644))
+	markCard(t, h.cfg, miyoo, card.MountPoint)
+
+	h.start()
+	h.waitFor("card ejected through udisks", func() bool {
+		return strings.Contains(h.logs.String(), `msg="card ejected"`) && !mounted(t, card.MountPoint)
+	})
+	require.Contains(t, h.logs.String(), "method=udisks", h.logs.String())
+	require.Empty(t, testbus.LoopOf(card.Image), "the card's loop device is deleted")
+}
