@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/romsyncd/romsyncd/internal/fusemount"
 )
 
 // Kinds of injected faults, the keys of [FS.Injected].
@@ -102,10 +102,9 @@ type FS struct {
 	seed    int64
 	logf    func(format string, args ...any)
 
-	server *fuse.Server
-	conn   uint64        // FUSE connection number: the device of the mount
-	stop   chan struct{} // closed when unmounting starts: delays end
-	served chan struct{} // closed when the serve loop has returned
+	srv  *fusemount.Server
+	conn uint64        // FUSE connection number: the device of the mount
+	stop chan struct{} // closed when unmounting starts: delays end
 
 	mu       sync.Mutex
 	rules    map[string]*rule // by slash-separated path relative to the root, or AllFiles

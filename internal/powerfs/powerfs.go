@@ -48,7 +48,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/romsyncd/romsyncd/internal/fusemount"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,8 +67,7 @@ type FS struct {
 	backing string // absolute path of the backing folder
 	logf    func(format string, args ...any)
 
-	server *fuse.Server
-	served chan struct{} // closed when the serve loop has returned
+	srv *fusemount.Server
 
 	// cut is held shared by every operation that changes or syncs data
 	// and exclusively by Cut, so that a cut falls between operations.
