@@ -69,7 +69,7 @@ var (
 
 var (
 	tempRE     = regexp.MustCompile(`^\.romsyncd-.*\.tmp$`)
-	manifestRE = regexp.MustCompile(`^[0-9a-f]{16}\.json$`)
+	manifestRE = regexp.MustCompile(`^[0-9a-f]{16}\.rsm$`)
 )
 
 // check runs the invariants of mode and fails the test (without stopping

@@ -104,6 +104,8 @@ type Folder struct {
 	saveMu stdsync.Mutex // serializes writes of this manifest
 }
 
+// manifestVersion is the version of the JSON manifests (version 1) that
+// romsyncd still reads; it writes version 2 (codec.go).
 const manifestVersion = 1
 
 type folderFile struct {
@@ -111,9 +113,20 @@ type folderFile struct {
 	*Folder
 }
 
+// Manifest file names: the hash of the folder, then the format's suffix.
+const (
+	manifestSuffix = ".rsm"  // version 2 (codec.go)
+	legacySuffix   = ".json" // version 1, read and converted
+)
+
 // manifestName is the file that holds the manifest of target folder dir.
 func manifestName(dir string) string {
-	return fmt.Sprintf("%016x.json", xxhash.Sum64String(dir))
+	return fmt.Sprintf("%016x%s", xxhash.Sum64String(dir), manifestSuffix)
+}
+
+// legacyName is the version 1 file of the manifest of dir.
+func legacyName(dir string) string {
+	return strings.TrimSuffix(manifestName(dir), manifestSuffix) + legacySuffix
 }
 
 // ManifestPath is the file that holds the manifest of target folder dir.
@@ -167,6 +180,11 @@ type manifestSet struct {
 	folders map[string]*Folder
 	sigs    map[string]fileSig // file name -> signature, every manifest present
 	damaged []damagedManifest
+	// legacy are the folders read from version 1 files, to convert;
+	// stale the version 1 files a version 2 file replaced (a conversion
+	// cut short), to remove.
+	legacy []string
+	stale  []string
 }
 
 // loadManifests reads the folder manifests whose file is not known
@@ -185,10 +203,20 @@ func loadManifests(metaDir string, known map[string]fileSig) (manifestSet, error
 		return set, fmt.Errorf("read manifests %s: %w", dir, err)
 	}
 	var names []string
+	current := map[string]bool{}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), manifestSuffix) {
+			current[strings.TrimSuffix(e.Name(), manifestSuffix)] = true
+		}
+	}
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, TempPrefix) || !strings.HasSuffix(name, ".json") {
+		if strings.HasPrefix(name, TempPrefix) || !strings.HasSuffix(name, manifestSuffix) && !strings.HasSuffix(name, legacySuffix) {
 			continue // a manifest write in flight or interrupted by a crash; other files
+		}
+		if stem, ok := strings.CutSuffix(name, legacySuffix); ok && current[stem] {
+			set.stale = append(set.stale, name)
+			continue
 		}
 		if known != nil {
 			fi, err := e.Info()
@@ -216,23 +244,26 @@ func loadManifests(metaDir string, known map[string]fileSig) (manifestSet, error
 	}
 	_ = g.Wait()
 	for i, f := range folders {
-		switch {
-		case errs[i] == nil:
-			set.folders[f.Dir] = f
-			set.sigs[names[i]] = sigs[i]
-		case errors.Is(errs[i], fs.ErrNotExist):
-			// removed meanwhile
-		case errors.Is(errs[i], errDamaged):
+		name := names[i]
+		err := errs[i]
+		if errors.Is(err, errDamaged) {
 			// fusefat returns zeros for a moment for a file while others
 			// are written: read it again before calling it damaged.
-			if f, sig, err := rereadManifest(filepath.Join(dir, names[i]), names[i]); err == nil {
-				set.folders[f.Dir] = f
-				set.sigs[names[i]] = sig
-				continue
-			}
-			set.damaged = append(set.damaged, damagedManifest{names[i], errs[i]})
+			f, sigs[i], err = rereadManifest(filepath.Join(dir, name), name)
+		}
+		switch {
+		case err == nil && strings.HasSuffix(name, legacySuffix):
+			set.folders[f.Dir] = f
+			set.legacy = append(set.legacy, f.Dir)
+		case err == nil:
+			set.folders[f.Dir] = f
+			set.sigs[name] = sigs[i]
+		case errors.Is(err, fs.ErrNotExist):
+			// removed meanwhile
+		case errors.Is(err, errDamaged):
+			set.damaged = append(set.damaged, damagedManifest{name, err})
 		default:
-			return set, errs[i]
+			return set, err
 		}
 	}
 	return set, nil
@@ -275,23 +306,35 @@ func readManifest(p, name string) (*Folder, fileSig, error) {
 }
 
 func decodeManifest(p, name string, data []byte) (*Folder, error) {
-	var ff folderFile
-	ff.Folder = &Folder{}
-	if err := json.Unmarshal(data, &ff); err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w: %v", p, errDamaged, err)
+	var f *Folder
+	if isBinary(data) {
+		var err error
+		if f, err = decodeBinary(data); err != nil {
+			return nil, fmt.Errorf("read manifest %s: %w", p, err)
+		}
+	} else {
+		var ff folderFile
+		ff.Folder = &Folder{}
+		if err := json.Unmarshal(data, &ff); err != nil {
+			return nil, fmt.Errorf("read manifest %s: %w: %v", p, errDamaged, err)
+		}
+		if ff.Version > manifestVersion {
+			return nil, fmt.Errorf("read manifest %s: version %d is newer than %d (written by a newer romsyncd)", p, ff.Version, manifestVersion)
+		}
+		if ff.Version != manifestVersion {
+			return nil, fmt.Errorf("read manifest %s: %w: version %d", p, errDamaged, ff.Version)
+		}
+		f = ff.Folder
 	}
-	if ff.Version > manifestVersion {
-		return nil, fmt.Errorf("read manifest %s: version %d is newer than %d (written by a newer romsyncd)", p, ff.Version, manifestVersion)
-	}
-	f := ff.Folder
-	if ff.Version != manifestVersion || f.Dir == "" || manifestName(f.Dir) != name || !ValidRel(f.Dir) {
-		return nil, fmt.Errorf("read manifest %s: %w: folder %q, version %d do not match the file", p, errDamaged, f.Dir, ff.Version)
+	stem := strings.TrimSuffix(strings.TrimSuffix(name, manifestSuffix), legacySuffix)
+	if f.Dir == "" || !ValidRel(f.Dir) || strings.TrimSuffix(manifestName(f.Dir), manifestSuffix) != stem {
+		return nil, fmt.Errorf("read manifest %s: %w: folder %q does not match the file", p, errDamaged, f.Dir)
 	}
 	if f.Files == nil {
 		f.Files = map[string]*Entry{}
 	}
 	for n, e := range f.Files {
-		if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." || e == nil {
+		if !validName(n) || e == nil {
 			return nil, fmt.Errorf("read manifest %s: %w: invalid entry %q", p, errDamaged, n)
 		}
 	}
@@ -322,9 +365,10 @@ func WriteManifest(metaDir string, f *Folder, durable bool) error {
 func writeManifest(metaDir, dir string, data []byte, durable bool) error {
 	p := ManifestPath(metaDir, dir)
 	if data == nil {
-		err := os.Remove(p)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove manifest %s: %w", p, err)
+		for _, q := range []string{p, filepath.Join(filepath.Dir(p), legacyName(dir))} {
+			if err := os.Remove(q); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove manifest %s: %w", q, err)
+			}
 		}
 		return nil
 	}
@@ -334,7 +378,15 @@ func writeManifest(metaDir, dir string, data []byte, durable bool) error {
 	if err := os.Mkdir(filepath.Dir(p), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("write manifest %s: %w", p, err)
 	}
-	return WriteFileAtomic(p, data, durable)
+	if err := WriteFileAtomic(p, data, durable); err != nil {
+		return err
+	}
+	// The version 1 file this one replaces, if any: once the new file is
+	// in place, a reader prefers it, so a crash before this is harmless.
+	if err := os.Remove(filepath.Join(filepath.Dir(p), legacyName(dir))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove manifest %s: %w", filepath.Join(filepath.Dir(p), legacyName(dir)), err)
+	}
+	return nil
 }
 
 // encodeManifest is the file content of f's manifest; nil when the
@@ -343,9 +395,5 @@ func encodeManifest(f *Folder) ([]byte, error) {
 	if len(f.Files) == 0 && !f.Created {
 		return nil, nil
 	}
-	data, err := json.Marshal(folderFile{Version: manifestVersion, Folder: f})
-	if err != nil {
-		return nil, fmt.Errorf("encode manifest %s: %w", f.Dir, err)
-	}
-	return data, nil
+	return encodeBinary(f), nil
 }

@@ -133,7 +133,28 @@ func (t *State) loadManifests(dryRun bool) error {
 	}
 	t.folders, t.sigs = set.folders, set.sigs
 	t.healed, err = t.heal(set.damaged, dryRun)
-	return err
+	if err != nil || dryRun {
+		return err
+	}
+	return t.convert(set)
+}
+
+// convert writes the version 1 manifests read as version 2 files (each
+// removes its old file once in place) and removes the old files a
+// conversion cut short left beside their new one.
+func (t *State) convert(set manifestSet) error {
+	for _, dir := range set.legacy {
+		if err := t.Save(dir, true); err != nil {
+			return fmt.Errorf("convert manifest: %w", err)
+		}
+	}
+	for _, name := range set.stale {
+		p := filepath.Join(t.meta, foldersDir, name)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove old manifest %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Release lets go of the card between passes: the lock's descriptor is
@@ -198,7 +219,10 @@ func (t *State) refresh() error {
 	t.mu.Unlock()
 	healed, err := t.heal(set.damaged, false)
 	t.healed = healed
-	return err
+	if err != nil {
+		return err
+	}
+	return t.convert(set)
 }
 
 // checkAdopting notes an adoption this open begins (adopt), or finds one
