@@ -18,7 +18,7 @@ func sampleFolder() *Folder {
 		"Golden Sun (USA).gba": {Source: "Nintendo - Game Boy Advance/Golden Sun (USA).gba", SrcSize: 8 << 20, SrcMtime: 1700000000123456789,
 			Target: Version{Size: 8 << 20, Mtime: 1700000000000000000, Hash: 0xdeadbeefcafef00d}},
 		"Pokémon – Émeraude (France).gba": {Source: "Nintendo - Game Boy Advance/Pokémon – Émeraude (France).gba", SrcSize: 16 << 20, SrcMtime: -5,
-			Target: Version{Size: 16 << 20, Mtime: 1, Hash: 1},
+			Target:  Version{Size: 16 << 20, Mtime: 1, Hash: 1},
 			Pending: &PendingInstall{Source: "Nintendo - Game Boy Advance/Pokémon – Émeraude (France).gba", SrcSize: 3, SrcMtime: 4, Size: 3, Hash: 0xffffffffffffffff}},
 		"never.gba": {Pending: &PendingInstall{Source: "x/never.gba", Size: 1, Hash: 2}},
 		"empty.gba": {Source: "x/empty.gba"},
