@@ -17,6 +17,7 @@ import (
 	"github.com/romsyncd/romsyncd/names"
 	"github.com/romsyncd/romsyncd/platform"
 	romsync "github.com/romsyncd/romsyncd/sync"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/targetfs"
 )
 
@@ -100,8 +101,15 @@ func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.O
 		}
 	}
 	window := p.ModifyWindow
+	probes := filepath.Join(o.StateDir, "probes.json")
 	o.Probe = func(ctx context.Context, root, scratch string, o *romsync.Options) error {
-		info, err := targetfs.Probe(ctx, root, scratch)
+		// The card's marker id (in scratch) lets a later run recall what
+		// this one probes: a no-op pass writes nothing on the card.
+		var id string
+		if m, err := cardstate.ReadMarker(scratch); err == nil {
+			id = m.ID
+		}
+		info, err := targetfs.ProbeRemembering(ctx, root, scratch, targetfs.Remember{File: probes, ID: id})
 		if err != nil {
 			return fmt.Errorf("probe target %s: %w", root, err)
 		}

@@ -118,6 +118,10 @@ var cache = struct {
 // point, driver, source, options), so a card that is unmounted and mounted
 // again is probed again; Free and Total are re-read on every call.
 func Probe(ctx context.Context, dir string, scratch string) (Info, error) {
+	return probeWith(ctx, dir, scratch, Remember{})
+}
+
+func probeWith(ctx context.Context, dir string, scratch string, r Remember) (Info, error) {
 	if err := ctx.Err(); err != nil {
 		return Info{}, fmt.Errorf("probe %s: %w", dir, err)
 	}
@@ -162,9 +166,17 @@ func Probe(ctx context.Context, dir string, scratch string) (Info, error) {
 	info, ok := cache.m[key]
 	cache.Unlock()
 	if !ok {
-		info, err = probe(ctx, mount.MountInfo, scratch, &sfs)
-		if err != nil {
-			return Info{}, fmt.Errorf("probe %s: %w", dir, err)
+		if r.ok() {
+			info, ok = r.recall(mount.MountInfo)
+		}
+		if !ok {
+			info, err = probe(ctx, mount.MountInfo, scratch, &sfs)
+			if err != nil {
+				return Info{}, fmt.Errorf("probe %s: %w", dir, err)
+			}
+			if r.ok() {
+				r.store(mount.MountInfo, info)
+			}
 		}
 		cache.Lock()
 		for k := range cache.m {

@@ -101,6 +101,9 @@ func onlyLeftovers(root string) bool {
 	return true
 }
 
+// ReadMarker reads the marker in meta (a target's MetaDirName folder).
+func ReadMarker(meta string) (Marker, error) { return readMarker(meta) }
+
 func readMarker(meta string) (Marker, error) {
 	p := filepath.Join(meta, MarkerName)
 	data, err := os.ReadFile(p)
