@@ -126,7 +126,6 @@ func (s *Session) checkPresent() error {
 // become moves on the target here, before any worker owns a folder.
 // srcErr reports a folder that could not be planned.
 func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, rep *Report) (planned []*folderRun, srcErr bool, err error) {
-	renames := s.buildRenameIndex()
 	s.dryMoved = map[string]bool{}
 	renameBuf := make([]byte, bufSize)
 	frs := make([]*folderRun, len(units))
@@ -140,6 +139,10 @@ func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, 
 		})
 	}
 	_ = pg.Wait()
+	var renames *renameIndex
+	if newFiles(frs) {
+		renames = s.buildRenameIndex() // a no-op pass needs none
+	}
 	for i, u := range units {
 		fr, perr := frs[i], perrs[i]
 		if perr == nil {
@@ -222,4 +225,20 @@ func sourceEmpty(units []*unit) bool {
 		}
 	}
 	return true
+}
+
+// newFiles reports whether a plan copies a file new to its folder: only
+// those can be renames of installed files.
+func newFiles(frs []*folderRun) bool {
+	for _, fr := range frs {
+		if fr == nil {
+			continue
+		}
+		for _, a := range fr.plan.Actions {
+			if a.Kind == KindCopy && a.Reason == "new" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -13,12 +13,8 @@ import (
 // version (now installed), the old one (the install is dropped), or
 // neither (the plan repairs a file of ours; a new name is not ours).
 func (s *Session) recoverPending(dir, abs string, listing map[string]targetStat, cp chan *copier, hashed *atomic.Int64) error {
-	changed := false
-	for name, e := range s.target.Entries(dir) {
-		if e.Pending == nil {
-			continue
-		}
-		changed = true
+	pending := s.target.Pending(dir)
+	for name, e := range pending {
 		pend := e.Pending
 		st, ok := listing[name]
 		if !ok || st.Dir {
@@ -38,7 +34,7 @@ func (s *Session) recoverPending(dir, abs string, listing map[string]targetStat,
 			s.target.Set(dir, name, e.WithoutPending())
 		}
 	}
-	if !changed {
+	if len(pending) == 0 {
 		return nil
 	}
 	return outcome.OfTarget(abs, s.target.Save(dir, true))

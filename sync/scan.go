@@ -100,28 +100,23 @@ type listing struct {
 func listSource(root, rel string, flt filter) (listing, error) {
 	var out listing
 	abs := filepath.Join(root, filepath.FromSlash(rel))
-	d, err := os.Open(abs)
+	fd, ents, err := listDir(abs)
 	if err != nil {
 		return out, fmt.Errorf("list %s: %w", abs, err)
 	}
-	defer d.Close()
-	ents, err := d.ReadDir(-1)
-	if err != nil {
-		return out, fmt.Errorf("list %s: %w", abs, err)
-	}
-	fd := int(d.Fd())
+	defer unix.Close(fd)
 	for _, e := range ents {
-		name := e.Name()
+		name := e.name
 		crel := name
 		if rel != "." {
 			crel = rel + "/" + name
 		}
-		mode := e.Type()
-		if alwaysSkipped(name, mode.IsDir()) {
+		if alwaysSkipped(name, e.typ == unix.DT_DIR) {
 			continue
 		}
 		var size, mtime int64
-		if mode&fs.ModeSymlink != 0 {
+		switch e.typ {
+		case unix.DT_LNK:
 			real, err := filepath.EvalSymlinks(filepath.Join(abs, name))
 			if err != nil {
 				out.skipped = append(out.skipped, Item{Path: crel, Reason: "broken symlink", Skip: outcome.Link})
@@ -144,16 +139,12 @@ func listSource(root, rel string, flt filter) (listing, error) {
 				continue
 			}
 			size, mtime = info.Size(), info.ModTime().UnixNano()
-		} else {
-			if mode.IsDir() {
-				if !flt.excluded(crel) {
-					out.dirs = append(out.dirs, name)
-				}
-				continue
+		case unix.DT_DIR:
+			if !flt.excluded(crel) {
+				out.dirs = append(out.dirs, name)
 			}
-			if !mode.IsRegular() && mode.Type() != 0 {
-				continue // devices, sockets, fifos
-			}
+			continue
+		case unix.DT_REG, unix.DT_UNKNOWN:
 			var st unix.Stat_t
 			err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 			if errors.Is(err, unix.ENOENT) {
@@ -169,6 +160,8 @@ func listSource(root, rel string, flt filter) (listing, error) {
 				continue
 			}
 			size, mtime = st.Size, st.Mtim.Nano()
+		default:
+			continue // devices, sockets, fifos
 		}
 		if !flt.wantFile(crel) {
 			continue
@@ -197,24 +190,18 @@ type targetStat struct {
 
 // listTarget lists a target folder; a missing folder is empty.
 func listTarget(dir string) (map[string]targetStat, error) {
-	d, err := os.Open(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	fd, ents, err := listDir(dir)
+	if isNotExist(err) {
 		return map[string]targetStat{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list target %s: %w", dir, err)
 	}
-	defer d.Close()
-	ents, err := d.ReadDir(-1)
-	if err != nil {
-		return nil, fmt.Errorf("list target %s: %w", dir, err)
-	}
-	fd := int(d.Fd())
+	defer unix.Close(fd)
 	out := make(map[string]targetStat, len(ents))
 	for _, e := range ents {
-		st := targetStat{Name: e.Name()}
-		typ := e.Type()
-		if !typ.IsRegular() && typ.Type() != 0 {
+		st := targetStat{Name: e.name}
+		if e.typ != unix.DT_REG && e.typ != unix.DT_UNKNOWN {
 			st.Dir = true
 			out[st.Name] = st
 			continue

@@ -41,6 +41,25 @@ func (t *State) Entries(dir string) map[string]*Entry {
 	return out
 }
 
+// Pending returns the entries of dir that record an install in flight
+// (nil when none do, the usual case).
+func (t *State) Pending(dir string) map[string]*Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out map[string]*Entry
+	if f := t.folders[dir]; f != nil {
+		for k, v := range f.Files {
+			if v.Pending != nil {
+				if out == nil {
+					out = map[string]*Entry{}
+				}
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
 // Count is the number of files the manifest of dir lists.
 func (t *State) Count(dir string) int {
 	t.mu.Lock()
