@@ -80,6 +80,12 @@ func (c *collector) add(rel string, l listing) {
 	}
 	u := c.get(tdir)
 	u.SrcDirs = append(u.SrcDirs, rel)
+	if u.Sources == nil {
+		// The usual case, one library folder per target folder: its
+		// listing becomes the unit's sources, filtered in place (a
+		// 100,000-file library holds one copy of its listing, not two).
+		u.Sources = l.files[:0]
+	}
 	for _, f := range l.files {
 		if !utf8.ValidString(path.Base(f.Rel)) {
 			u.Skipped = append(u.Skipped, Item{Path: f.Rel, Reason: "name is not valid UTF-8; rename it in the library", Skip: outcome.Name})

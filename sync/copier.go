@@ -54,8 +54,17 @@ type copier struct {
 	progress    func(int64) // bytes written to the card as they go; nil: nobody asked
 }
 
+// buffer returns the copier's read buffer, allocated on first use: a
+// no-op pass copies nothing and needs none.
+func (c *copier) buffer() []byte {
+	if c.buf == nil {
+		c.buf = make([]byte, bufSize)
+	}
+	return c.buf
+}
+
 func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomic.Int64) *copier {
-	return &copier{source: source, buf: make([]byte, bufSize), perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed, free: -1}
+	return &copier{source: source, perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed, free: -1}
 }
 
 // stage copies the library file s into a new temp file in dstDir while
@@ -157,7 +166,7 @@ func (c *copier) copyData(ctx context.Context, src, tmp int, dstDir, tmpPath, re
 		if err := ctx.Err(); err != nil {
 			return 0, n, err
 		}
-		m, rerr := readFull(src, c.buf)
+		m, rerr := readFull(src, c.buffer())
 		if m > 0 {
 			h.Write(c.buf[:m])
 			if werr := writeAll(tmp, c.buf[:m]); werr != nil {
@@ -337,7 +346,7 @@ func (c *copier) verify(ctx context.Context, s staged, drop bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m, rerr := readFull(f, c.buf)
+		m, rerr := readFull(f, c.buffer())
 		if m > 0 {
 			h.Write(c.buf[:m])
 			n += int64(m)

@@ -33,6 +33,16 @@ func (fr *folderRun) hasCopies() bool {
 	return false
 }
 
+// hasSources reports whether an action of the plan reads a library file.
+func (fr *folderRun) hasSources() bool {
+	for _, a := range fr.plan.Actions {
+		if a.Src != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // work is the number of files and bytes the folder will copy.
 func (fr *folderRun) work() (int, int64) {
 	n, b := 0, int64(0)

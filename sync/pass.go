@@ -127,7 +127,6 @@ func (s *Session) checkPresent() error {
 // srcErr reports a folder that could not be planned.
 func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, rep *Report) (planned []*folderRun, srcErr bool, err error) {
 	s.dryMoved = map[string]bool{}
-	renameBuf := make([]byte, bufSize)
 	frs := make([]*folderRun, len(units))
 	perrs := make([]error, len(units))
 	var pg errgroup.Group
@@ -135,13 +134,18 @@ func (s *Session) planAll(units []*unit, cp chan *copier, hashed *atomic.Int64, 
 	for i, u := range units {
 		pg.Go(func() error {
 			frs[i], perrs[i] = s.planFolder(u, cp, hashed)
+			if perrs[i] == nil && !frs[i].hasSources() {
+				u.Sources = nil // nothing to copy: the listing can go
+			}
 			return nil
 		})
 	}
 	_ = pg.Wait()
 	var renames *renameIndex
+	var renameBuf []byte
 	if newFiles(frs) {
 		renames = s.buildRenameIndex() // a no-op pass needs none
+		renameBuf = make([]byte, bufSize)
 	}
 	for i, u := range units {
 		fr, perr := frs[i], perrs[i]

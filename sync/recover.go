@@ -22,7 +22,7 @@ func (s *Session) recoverPending(dir, abs string, listing map[string]targetStat,
 			continue
 		}
 		c := <-cp
-		h, n, err := hashFile(filepath.Join(abs, name), c.buf, hashed)
+		h, n, err := hashFile(filepath.Join(abs, name), c.buffer(), hashed)
 		cp <- c
 		if err != nil {
 			return outcome.OfTarget(abs, err)

@@ -105,6 +105,7 @@ func listSource(root, rel string, flt filter) (listing, error) {
 		return out, fmt.Errorf("list %s: %w", abs, err)
 	}
 	defer unix.Close(fd)
+	out.files = make([]srcFile, 0, len(ents))
 	for _, e := range ents {
 		name := e.name
 		crel := name

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -21,8 +22,8 @@ import (
 //	xxhash64 of everything before it [8]
 //
 // It replaced the JSON of version 1 because a no-op pass over a 20,000-file
-// card spent more time decoding JSON than listing the card; one string
-// holds every name and source of a decoded manifest (one allocation), and
+// card spent more time decoding JSON than listing the card; one allocation
+// holds every name and source of a decoded manifest (see decodeBinary), and
 // the trailing hash tells a manifest a power cut or a failing card damaged
 // from a good one as surely as JSON's syntax did.
 const (
@@ -104,7 +105,16 @@ func decodeBinary(data []byte) (*Folder, error) {
 	if sum := binary.LittleEndian.Uint64(data[end:]); sum != xxhash.Sum64(data[:end]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", errDamaged)
 	}
-	r := reader{s: string(data[len(binMagic)+1 : end])}
+	body := data[len(binMagic)+1 : end]
+	// Two readings: the first sizes the one allocation that holds every
+	// string, the second fills it. An entry's name is the tail of its
+	// source path whenever the library file kept its name, and a pending
+	// install's source is mostly the entry's own: those share memory.
+	sizer := reader{b: body}
+	if _, err := sizer.folder(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errDamaged, err)
+	}
+	r := reader{b: body, arena: make([]byte, 0, sizer.need)}
 	f, err := r.folder()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errDamaged, err)
@@ -112,56 +122,110 @@ func decodeBinary(data []byte) (*Folder, error) {
 	return f, nil
 }
 
-// reader reads the fields of a manifest body; strings it returns share
-// its memory.
+// reader reads the fields of a manifest body. Without an arena it only
+// counts the bytes the strings need (need); with one, sized so, it copies
+// the strings there and hands out strings that share it.
 type reader struct {
-	s   string
-	off int
-	err error
+	b     []byte
+	off   int
+	err   error
+	need  int
+	arena []byte
+}
+
+// keep returns b as a string: from the arena, or counted for it.
+func (r *reader) keep(b []byte) string {
+	if r.arena == nil {
+		r.need += len(b)
+		return ""
+	}
+	if len(b) == 0 || len(r.arena)+len(b) > cap(r.arena) {
+		return string(b) // never reached for a manifest the sizer read
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, b...)
+	// The arena never grows (its capacity is exact) and its bytes are
+	// never written again: the strings stay valid and immutable.
+	return unsafe.String(&r.arena[start], len(b))
 }
 
 func (r *reader) folder() (*Folder, error) {
 	flags := r.uvarint()
-	f := &Folder{Dir: r.string(), Created: flags&flagCreate != 0}
+	f := &Folder{Dir: string(r.bytes()), Created: flags&flagCreate != 0}
 	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.s)) { // every entry takes bytes
+	if r.err == nil && n > uint64(len(r.b)) { // every entry takes bytes
 		r.err = fmt.Errorf("entry count %d", n)
 	}
 	if r.err != nil {
 		return nil, r.err
 	}
-	entries := make([]Entry, n)
-	f.Files = make(map[string]*Entry, n)
-	for i := range entries {
-		e := &entries[i]
-		name := r.string()
-		e.Source = r.string()
+	var entries []Entry
+	if r.arena != nil {
+		entries = make([]Entry, n)
+		f.Files = make(map[string]*Entry, n)
+	}
+	var e Entry
+	for i := range n {
+		nameB, srcB := r.bytes(), r.bytes()
+		source := r.keep(srcB)
+		var name string
+		switch {
+		case r.arena == nil:
+			if !shares(srcB, nameB) {
+				r.keep(nameB)
+			}
+		case shares(srcB, nameB):
+			name = source[len(source)-len(nameB):]
+		default:
+			name = r.keep(nameB)
+		}
+		e = Entry{Source: source}
 		e.SrcSize, e.SrcMtime = r.varint(), r.varint()
 		e.Target.Size, e.Target.Mtime = r.varint(), r.varint()
 		e.Target.Hash = Hash(r.uint64())
 		switch r.byte() {
 		case 0:
 		case 1:
-			e.Pending = &PendingInstall{Source: r.string(), SrcSize: r.varint(), SrcMtime: r.varint(), Size: r.varint(), Hash: Hash(r.uint64())}
+			p := &PendingInstall{}
+			if psrc := r.bytes(); string(psrc) == string(srcB) {
+				p.Source = source
+			} else {
+				p.Source = r.keep(psrc)
+			}
+			p.SrcSize, p.SrcMtime, p.Size, p.Hash = r.varint(), r.varint(), r.varint(), Hash(r.uint64())
+			e.Pending = p
 		default:
 			r.fail("pending flag")
 		}
 		for range r.uvarint() { // extras of later versions: skipped
 			r.uvarint()
-			r.string()
+			r.bytes()
 		}
 		if r.err != nil {
 			return nil, r.err
 		}
+		if r.arena == nil {
+			continue
+		}
 		if _, dup := f.Files[name]; dup {
 			return nil, fmt.Errorf("entry %q twice", name)
 		}
-		f.Files[name] = e
+		entries[i] = e
+		f.Files[name] = &entries[i]
 	}
-	if r.off != len(r.s) {
-		return nil, fmt.Errorf("%d bytes after the last entry", len(r.s)-r.off)
+	if r.off != len(r.b) {
+		return nil, fmt.Errorf("%d bytes after the last entry", len(r.b)-r.off)
 	}
 	return f, nil
+}
+
+// shares reports whether name is the last element of the source path src
+// (or src itself): then it needs no bytes of its own.
+func shares(src, name []byte) bool {
+	if len(src) == len(name) {
+		return string(src) == string(name)
+	}
+	return len(src) > len(name) && src[len(src)-len(name)-1] == '/' && string(src[len(src)-len(name):]) == string(name)
 }
 
 func (r *reader) fail(what string) {
@@ -171,63 +235,59 @@ func (r *reader) fail(what string) {
 }
 
 func (r *reader) uvarint() uint64 {
-	var x uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if r.off >= len(r.s) {
-			r.fail("number")
-			return 0
-		}
-		c := r.s[r.off]
-		r.off++
-		x |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return x
-		}
+	if r.err != nil {
+		return 0
 	}
-	r.fail("number")
-	return 0
-}
-
-func (r *reader) varint() int64 {
-	u := r.uvarint()
-	x := int64(u >> 1)
-	if u&1 != 0 {
-		x = ^x
+	x, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("number")
+		return 0
 	}
+	r.off += n
 	return x
 }
 
-func (r *reader) string() string {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.s)-r.off) {
-		r.fail("string")
-		return ""
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
 	}
-	s := r.s[r.off : r.off+int(n)]
+	x, n := binary.Varint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("number")
+		return 0
+	}
+	r.off += n
+	return x
+}
+
+// bytes reads a length-prefixed string; the slice shares the body.
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)-r.off) {
+		r.fail("string")
+		return nil
+	}
+	b := r.b[r.off : r.off+int(n)]
 	r.off += int(n)
-	return s
+	return b
 }
 
 func (r *reader) byte() byte {
-	if r.off >= len(r.s) {
+	if r.err != nil || r.off >= len(r.b) {
 		r.fail("byte")
 		return 0
 	}
-	c := r.s[r.off]
+	c := r.b[r.off]
 	r.off++
 	return c
 }
 
 func (r *reader) uint64() uint64 {
-	if len(r.s)-r.off < 8 {
+	if r.err != nil || len(r.b)-r.off < 8 {
 		r.fail("hash")
-		r.off = len(r.s)
 		return 0
 	}
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(r.s[r.off+i])
-	}
+	v := binary.LittleEndian.Uint64(r.b[r.off:])
 	r.off += 8
 	return v
 }
