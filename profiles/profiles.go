@@ -98,7 +98,9 @@ func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.O
 			folder, _, ok, reason := l.Map(name)
 			return folder, ok, reason
 		}
+		o.Unzip = l.Unzip
 	}
+	o.GameFolders = platform.GameFolders
 	window := p.ModifyWindow
 	o.Probe = func(ctx context.Context, root, scratch string, o *romsync.Options) error {
 		info, err := targetfs.Probe(ctx, root, scratch)

@@ -31,7 +31,7 @@ func (s *Session) fit(planned []*folderRun, rep *Report) {
 				kept = append(kept, a)
 				continue
 			}
-			size := a.Src.Size
+			size := a.Src.installSize()
 			switch {
 			case s.opts.MaxFileSize > 0 && size > s.opts.MaxFileSize:
 				fr.skip(rep, a, outcome.TooLarge, (&tooLargeError{size: size, max: s.opts.MaxFileSize}).Error())
