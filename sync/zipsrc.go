@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -352,4 +353,41 @@ func (c *copier) copyMember(ctx context.Context, r io.Reader, tmp int, dstDir, t
 			return 0, 0, n, fmt.Errorf("read %s at %d: %w", rel, n, rerr)
 		}
 	}
+}
+
+// hashSource hashes what installing library file src writes: the file, or
+// for an unzipped source its member, decompressed and checked against the
+// zip's CRC32 (used to adopt files already on a card and to recognise a
+// moved library file).
+func hashSource(root string, src *srcFile, buf []byte, hashed *atomic.Int64) (cardstate.Hash, int64, error) {
+	p := filepath.Join(root, filepath.FromSlash(src.Rel))
+	if src.Member == "" {
+		return hashFile(p, buf, hashed)
+	}
+	zr, err := zip.OpenReader(p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("hash %s: %w", src.Rel, err)
+	}
+	defer zr.Close()
+	m, ok := oneMember(zr.File)
+	if !ok || memberName(m) != src.Member {
+		return 0, 0, fmt.Errorf("hash %s: %w", src.Rel, errSourceChanged)
+	}
+	r, err := m.Open()
+	if err != nil {
+		return 0, 0, fmt.Errorf("hash %s: %w", src.Rel, err)
+	}
+	defer r.Close()
+	h := xxhash.New()
+	crc := crc32.NewIEEE()
+	n, err := io.CopyBuffer(io.MultiWriter(h, crc), onlyReader{io.LimitReader(r, src.MemberSize+1)}, buf)
+	hashed.Add(n)
+	if err != nil {
+		return 0, n, fmt.Errorf("hash %s: %w", src.Rel, err)
+	}
+	if n != src.MemberSize || crc.Sum32() != m.CRC32 {
+		return 0, n, &zipError{rel: src.Rel, msg: fmt.Sprintf("%s is damaged: %d bytes with CRC32 %08x, its central directory says %d bytes with CRC32 %08x",
+			m.Name, n, crc.Sum32(), src.MemberSize, m.CRC32)}
+	}
+	return cardstate.Hash(h.Sum64()), n, nil
 }

@@ -229,3 +229,49 @@ func TestPocketUnzipTooLarge(t *testing.T) {
 		assert.Empty(t, tempFiles(t, e.dst))
 	})
 }
+
+// TestPocketUnzipAdoptAndMove: a ROM the user already extracted onto the
+// card is adopted by `romsyncd init` (its bytes are the zip's member), and
+// a zip moved in the library moves its ROM on the card instead of
+// extracting it again.
+func TestPocketUnzipAdoptAndMove(t *testing.T) {
+	e := pocketEnv(t, t.TempDir())
+	at := time.Date(2024, 1, 2, 3, 4, 6, 0, time.UTC)
+	tetris := content("tetris", 64<<10)
+	libZip(t, e, datGB+"/Tetris (World).zip", zipBytes(t, true, zipMember{"Tetris (World).gb", tetris}), at)
+	rom := filepath.Join(e.dst, "Assets", "gb", "common", "Tetris (World).gb")
+	require.NoError(t, os.MkdirAll(filepath.Dir(rom), 0o755))
+	require.NoError(t, os.WriteFile(rom, tetris, 0o644))
+
+	r, err := Init(t.Context(), e.opts)
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Adopted, "%+v", r)
+	r = mustRun(t, e.opts)
+	assert.True(t, r.InSync, "%+v", r)
+	assert.Zero(t, r.Copied)
+
+	require.NoError(t, os.MkdirAll(filepath.Join(e.src, datGB, "Puzzle"), 0o755))
+	require.NoError(t, os.Rename(filepath.Join(e.src, datGB, "Tetris (World).zip"), filepath.Join(e.src, datGB, "Puzzle", "Tetris (World).zip")))
+	r = mustRun(t, e.opts)
+	assert.Equal(t, 1, r.Renamed, "%+v", r)
+	assert.Zero(t, r.Copied)
+	got, err := os.ReadFile(filepath.Join(e.dst, "Assets", "gb", "common", "Puzzle", "Tetris (World).gb"))
+	require.NoError(t, err)
+	assert.Equal(t, tetris, got)
+	assert.NoFileExists(t, rom)
+	checkManifests(t, e.dst, true)
+}
+
+// TestPocketUnzipNameClash: a zip's ROM and a plain ROM of the same name
+// are a conflict like any two library files landing on one name: neither
+// is written.
+func TestPocketUnzipNameClash(t *testing.T) {
+	e := pocketEnv(t, t.TempDir())
+	at := time.Date(2024, 1, 2, 3, 4, 6, 0, time.UTC)
+	libZip(t, e, datGB+"/Tetris.zip", zipBytes(t, false, zipMember{"Tetris.gb", []byte("zipped")}), at)
+	libZip(t, e, datGB+"/Tetris.gb", []byte("plain"), at)
+	r, err := runPass(t.Context(), t, e.opts)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{datGB + "/Tetris.zip", datGB + "/Tetris.gb"}, paths(r.Conflicts), "%+v", r)
+	assert.NoFileExists(t, filepath.Join(e.dst, "Assets", "gb", "common", "Tetris.gb"))
+}
