@@ -99,7 +99,9 @@ func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.O
 			folder, _, ok, reason := l.Map(name)
 			return folder, ok, reason
 		}
+		o.Unzip = l.Unzip
 	}
+	o.GameFolders = platform.GameFolders
 	window := p.ModifyWindow
 	probes := filepath.Join(o.StateDir, "probes.json")
 	o.Probe = func(ctx context.Context, root, scratch string, o *romsync.Options) error {

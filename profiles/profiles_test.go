@@ -70,3 +70,21 @@ func TestOptionsFromProfile(t *testing.T) {
 	_, err = Options(&config.Config{}, &p, nil)
 	assert.ErrorContains(t, err, "nosuchdevice")
 }
+
+func TestOptionsInstallHabits(t *testing.T) {
+	dir := t.TempDir()
+	p := config.Profile{Name: "p", Source: filepath.Join(dir, "lib"), Target: filepath.Join(dir, "card"), Mode: config.ModeMirror,
+		Workers: 1, Verify: true, Layout: "pocket", ModifyWindow: -1}
+	o, err := Options(&config.Config{StateDir: dir}, &p, nil)
+	require.NoError(t, err)
+	require.NotNil(t, o.Unzip)
+	assert.True(t, o.Unzip("Nintendo - Game Boy"))
+	assert.False(t, o.Unzip("SNK - Neo Geo"), "arcade romsets are never unzipped")
+	require.NotNil(t, o.GameFolders)
+	assert.True(t, o.GameFolders("MS-DOS"))
+
+	p.Layout = "onion"
+	o, err = Options(&config.Config{StateDir: dir}, &p, nil)
+	require.NoError(t, err)
+	assert.False(t, o.Unzip("Nintendo - Game Boy"))
+}

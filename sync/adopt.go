@@ -88,11 +88,11 @@ func (s *Session) adopt(ctx context.Context, rep *Report) error {
 				continue
 			}
 			tp := join(u.Dir, src.Name)
-			if st.Size != src.Size {
-				rep.Conflicts = append(rep.Conflicts, Item{Path: src.Rel, Target: tp, Reason: fmt.Sprintf("on the target with another size (%d, library %d); not adopted", st.Size, src.Size)})
+			if st.Size != src.installSize() {
+				rep.Conflicts = append(rep.Conflicts, Item{Path: src.Rel, Target: tp, Reason: fmt.Sprintf("on the target with another size (%d, library %d); not adopted", st.Size, src.installSize())})
 				continue
 			}
-			hs, _, err := hashFile(filepath.Join(s.opts.Source, filepath.FromSlash(src.Rel)), buf, &hashed)
+			hs, _, err := hashSource(s.opts.Source, &src, buf, &hashed)
 			if err != nil {
 				rep.Errors = append(rep.Errors, Item{Path: src.Rel, Target: tp, Reason: err.Error()})
 				continue

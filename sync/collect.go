@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -80,18 +79,19 @@ func (c *collector) add(rel string, l listing) {
 	}
 	u := c.get(tdir)
 	u.SrcDirs = append(u.SrcDirs, rel)
+	files := c.unzip(rel, l.files)
 	if u.Sources == nil {
 		// The usual case, one library folder per target folder: its
 		// listing becomes the unit's sources, filtered in place (a
 		// 100,000-file library holds one copy of its listing, not two).
-		u.Sources = l.files[:0]
+		u.Sources = files[:0]
 	}
-	for _, f := range l.files {
-		if !utf8.ValidString(path.Base(f.Rel)) {
+	for _, f := range files {
+		if !utf8.ValidString(f.base()) {
 			u.Skipped = append(u.Skipped, Item{Path: f.Rel, Reason: "name is not valid UTF-8; rename it in the library", Skip: outcome.Name})
 			continue
 		}
-		name, err := s.names.Map(path.Base(f.Rel))
+		name, err := s.names.Map(f.base())
 		if err != nil {
 			u.Skipped = append(u.Skipped, Item{Path: f.Rel, Reason: errText(err), Skip: outcome.Name})
 			continue

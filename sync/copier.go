@@ -74,6 +74,9 @@ func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomi
 // errShortRead. It is one file's life from open to close, with the checks
 // around the copy in the order they must run; kept whole for that.
 func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged, err error) {
+	if a.Src.Member != "" {
+		return c.stageZip(ctx, dstDir, a)
+	}
 	s := a.Src
 	srcPath := filepath.Join(c.source, filepath.FromSlash(s.Rel))
 	// Raw descriptors: a regular file gains nothing from Go's poller, and a

@@ -24,6 +24,7 @@ func (s *Session) fit(planned []*folderRun, rep *Report) {
 	if free, err := targetfs.Free(s.target.Root()); err == nil {
 		avail, known = int64(free)-freeReserve, true
 	}
+	games := s.gameFit(planned) // game folders fit whole or not at all (gamefit.go)
 	for _, fr := range planned {
 		kept := fr.plan.Actions[:0]
 		for _, a := range fr.plan.Actions {
@@ -31,7 +32,13 @@ func (s *Session) fit(planned []*folderRun, rep *Report) {
 				kept = append(kept, a)
 				continue
 			}
-			size := a.Src.Size
+			size := a.Src.installSize()
+			if g := games.of(a.Src); g != nil {
+				if games.fits(g, &avail, known, rep) {
+					kept = append(kept, a)
+				}
+				continue
+			}
 			switch {
 			case s.opts.MaxFileSize > 0 && size > s.opts.MaxFileSize:
 				fr.skip(rep, a, outcome.TooLarge, (&tooLargeError{size: size, max: s.opts.MaxFileSize}).Error())

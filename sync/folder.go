@@ -49,7 +49,7 @@ func (fr *folderRun) work() (int, int64) {
 	for _, a := range fr.plan.Actions {
 		if a.Src != nil {
 			n++
-			b += a.Src.Size
+			b += a.Src.installSize()
 		}
 	}
 	return n, b
@@ -71,7 +71,7 @@ func (fr *folderRun) report(rep *Report, dry bool, moved map[string]bool) {
 			it := PlanItem{Kind: a.Kind, Path: join(fr.u.Dir, a.Name), Reason: a.Reason}
 			if a.Src != nil {
 				it.Source = a.Src.Rel
-				it.Bytes = a.Src.Size
+				it.Bytes = a.Src.installSize()
 			}
 			r.Plan = append(r.Plan, it)
 		}

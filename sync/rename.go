@@ -95,8 +95,8 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 			continue
 		}
 		if !hashed2 {
-			h, n, err := hashFile(filepath.Join(s.opts.Source, filepath.FromSlash(a.Src.Rel)), buf, hashed)
-			if err != nil || n != a.Src.Size {
+			h, n, err := hashSource(s.opts.Source, a.Src, buf, hashed)
+			if err != nil || n != a.Src.installSize() {
 				return false, nil // the copy will report a read problem
 			}
 			hash, hashed2 = h, true

@@ -22,6 +22,11 @@ type srcFile struct {
 	Mtime int64  // Unix ns
 	Name  string // the name it gets on the target
 	Key   string // collision key of Name on the target
+	// Member, for a one-ROM zip the device wants unzipped (zipsrc.go), is
+	// the zip's one file, installed as Name; Rel, Size and Mtime stay the
+	// zip's. MemberSize is its uncompressed size.
+	Member     string
+	MemberSize int64
 }
 
 // alwaysSkipped are never copied: macOS, Windows and NAS litter, and

@@ -95,6 +95,14 @@ type Options struct {
 	DryRun    bool
 	Progress  Progress
 	Logger    *slog.Logger
+	// Unzip reports whether a .zip holding exactly one file, in the given
+	// top-level library folder, is installed as that file (the device
+	// cannot read zips; never for arcade romsets). nil: never.
+	Unzip func(platformFolder string) bool
+	// GameFolders reports whether the direct sub-folders of the given
+	// top-level library folder are one game each, copied whole or not at
+	// all (DOS, ScummVM). nil: none.
+	GameFolders func(platformFolder string) bool
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -117,6 +125,7 @@ type Session struct {
 	// dryMoved are the installed files (target paths) a dry run's plan
 	// moves: their deletion is not planned.
 	dryMoved map[string]bool
+	zips     zipCache // the one-ROM zips' central directories (zipsrc.go)
 }
 
 // Open checks the source and the target (marker, first-pass rule) and
