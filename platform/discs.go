@@ -3,6 +3,7 @@ package platform
 import (
 	_ "embed"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 )
@@ -94,4 +95,28 @@ func (l *Layout) DiscStyle() (DiscStyle, string) {
 	}
 	r := rows[l.name]
 	return r.style, r.source
+}
+
+// FormatDiscStyle writes one line saying how l lays out multi-disc games,
+// with the firmware file that says so.
+func FormatDiscStyle(w io.Writer, l *Layout) error {
+	style, src := l.DiscStyle()
+	var line string
+	switch style {
+	case DiscsHidden:
+		line = "multi-disc games: discs in a hidden .Title folder, Title.m3u beside it"
+	case DiscsFolder:
+		line = "multi-disc games: a Title folder holding the discs and Title.m3u"
+	case DiscsFlat:
+		line = "multi-disc games: Title.m3u beside the discs (the frontend hides the discs it lists)"
+	default:
+		line = "multi-disc games: mirrored as they are"
+	}
+	if src != "" {
+		line += " (source: " + src + ")"
+	}
+	if _, err := fmt.Fprintf(w, "\n%s\n", line); err != nil {
+		return fmt.Errorf("format layout %s: %w", l.name, err)
+	}
+	return nil
 }

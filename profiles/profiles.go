@@ -98,6 +98,8 @@ func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.O
 			folder, _, ok, reason := l.Map(name)
 			return folder, ok, reason
 		}
+		style, _ := l.DiscStyle()
+		o.DiscStyle = romsync.DiscStyle(style)
 	}
 	window := p.ModifyWindow
 	o.Probe = func(ctx context.Context, root, scratch string, o *romsync.Options) error {

@@ -66,6 +66,9 @@ func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomi
 // around the copy in the order they must run; kept whole for that.
 func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged, err error) {
 	s := a.Src
+	if s.Content != nil {
+		return c.stageContent(ctx, dstDir, a) // a generated playlist
+	}
 	srcPath := filepath.Join(c.source, filepath.FromSlash(s.Rel))
 	// Raw descriptors: a regular file gains nothing from Go's poller, and a
 	// small-file mirror is a syscall count.

@@ -95,6 +95,9 @@ type Options struct {
 	DryRun    bool
 	Progress  Progress
 	Logger    *slog.Logger
+	// DiscStyle is how the device wants a game of several discs (the
+	// layout's); DiscsAsIs mirrors discs as they are.
+	DiscStyle DiscStyle
 }
 
 func (o *Options) logger() *slog.Logger {
