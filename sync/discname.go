@@ -46,7 +46,7 @@ func parseDisc(name string) (title string, disc int, ok bool) {
 		return "", 0, false
 	}
 	title = strings.TrimSpace(s[:m[0][0]] + s[m[0][1]:])
-	if title == "" || strings.HasPrefix(title, ".") || strings.ContainsAny(title, "/\x00") {
+	if title == "" || strings.HasPrefix(title, ".") || strings.ContainsAny(title, "/\x00") || discTag.MatchString(title) {
 		return "", 0, false
 	}
 	return title, n, true
@@ -156,22 +156,31 @@ func claimTracks(names []string, refs discRefs, games []discGame, claimed []bool
 			}
 		}
 	}
+	// A file named like a disc, or like a disc and more tags, goes with
+	// the longest such disc name.
+	stems := map[string]int{} // lower-case stem of a game's file -> game
+	for gi := range games {
+		for _, d := range games[gi].Files {
+			stems[strings.ToLower(stem(names[d]))] = gi
+		}
+	}
 	for i, n := range names {
 		if claimed[i] {
 			continue
 		}
 		s := strings.ToLower(stem(n))
-		best, bestLen := -1, 0
-		for gi := range games {
-			for _, d := range games[gi].Files {
-				ds := strings.ToLower(stem(names[d]))
-				if (s == ds || strings.HasPrefix(s, ds+" ")) && len(ds) > bestLen {
-					best, bestLen = gi, len(ds)
-				}
-			}
+		if gi, ok := stems[s]; ok {
+			claim(&games[gi], i)
+			continue
 		}
-		if best >= 0 {
-			claim(&games[best], i)
+		for j := len(s) - 1; j > 0; j-- {
+			if s[j] != ' ' {
+				continue
+			}
+			if gi, ok := stems[s[:j]]; ok {
+				claim(&games[gi], i)
+				break
+			}
 		}
 	}
 	for gi := range games {

@@ -51,10 +51,11 @@ type discFolder struct {
 	dirs      []string // its sub-folders (library names)
 }
 
-// discPlaces says where a pass puts each library disc file and playlist
-// (target path), so that a copy installed elsewhere before (the game's
-// shape changed) is moved or deleted although its library file is still
-// there. One value is shared by the units of a pass.
+// discPlaces says where a pass puts each file of the library folders it
+// shapes, and each playlist (target path), so that a copy installed
+// elsewhere before (the game's shape changed) is moved or deleted although
+// its library file is still there. One value is shared by the units of a
+// pass.
 type discPlaces struct {
 	to  map[string]string // library path -> target path
 	key func(string) string
@@ -170,9 +171,7 @@ func (c *collector) shapeFolder(f discFolder, taken map[string]string, places *d
 		if moved[i] {
 			continue
 		}
-		if _, _, ok := parseDisc(src.Name); ok || strings.EqualFold(path.Ext(src.Rel), ".m3u") {
-			places.to[src.Rel] = join(u.Dir, src.Name)
-		}
+		places.to[src.Rel] = join(u.Dir, src.Name)
 		kept = append(kept, src)
 	}
 	u.Sources = kept

@@ -328,3 +328,30 @@ func TestMultiDiscFolderTaken(t *testing.T) {
 	assert.Equal(t, want, e.card(t), "a scoped pass of the folder changes nothing")
 	assert.Zero(t, r.Copied+r.Deleted+r.Renamed)
 }
+
+// TestMultiDiscSheetTracks: the track files a .cue names go with their
+// disc whatever their names, and come back beside the cue (moved, not
+// copied) when the game is down to one disc.
+func TestMultiDiscSheetTracks(t *testing.T) {
+	e := newDiscEnv(t, "onion", filepath.Join(t.TempDir(), "card"), false)
+	e.lib(t, "G (Disc 1).cue", "FILE \"t1.bin\" BINARY\n  TRACK 01 MODE2/2352\n")
+	e.lib(t, "t1.bin", "data of t1.bin")
+	e.lib(t, "G (Disc 2).cue", "FILE \"t2.bin\" BINARY\n  TRACK 01 MODE2/2352\n")
+	e.lib(t, "t2.bin", "data of t2.bin")
+	r := e.pass(t, Scope{All: true}, false)
+	require.True(t, r.InSync, "%+v", r)
+	card := e.card(t)
+	assert.Equal(t, ".G/G (Disc 1).cue\n.G/G (Disc 2).cue\n", card["PS/G.m3u"])
+	assert.Equal(t, "data of t1.bin", card["PS/.G/t1.bin"])
+	assert.Equal(t, "data of t2.bin", card["PS/.G/t2.bin"])
+	assert.Len(t, card, 5)
+
+	e.rm(t, "G (Disc 2).cue")
+	e.rm(t, "t2.bin")
+	r = e.pass(t, psScope, false)
+	require.True(t, r.InSync, "%+v", r)
+	assert.Equal(t, 2, r.Renamed, "the cue and its track moved back")
+	assert.Zero(t, r.Copied)
+	assert.Equal(t, map[string]string{"PS/G (Disc 1).cue": "FILE \"t1.bin\" BINARY\n  TRACK 01 MODE2/2352\n", "PS/t1.bin": "data of t1.bin"}, e.card(t))
+	assert.Equal(t, []string{"PS"}, e.dirs(t))
+}
