@@ -355,3 +355,25 @@ func TestMultiDiscSheetTracks(t *testing.T) {
 	assert.Equal(t, map[string]string{"PS/G (Disc 1).cue": "FILE \"t1.bin\" BINARY\n  TRACK 01 MODE2/2352\n", "PS/t1.bin": "data of t1.bin"}, e.card(t))
 	assert.Equal(t, []string{"PS"}, e.dirs(t))
 }
+
+// TestMultiDiscAdopt: `romsyncd init` on a card that already holds a game
+// in the layout's shape, playlist included, adopts every file: the first
+// pass copies nothing.
+func TestMultiDiscAdopt(t *testing.T) {
+	e := newDiscEnv(t, "onion", filepath.Join(t.TempDir(), "card"), false)
+	discs := []string{"G (Disc 1).chd", "G (Disc 2).chd"}
+	for _, f := range discs {
+		e.lib(t, f, "data of "+f)
+	}
+	for p, data := range e.game("G", discs, discs) {
+		full := filepath.Join(e.dst, filepath.FromSlash(p))
+		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		require.NoError(t, os.WriteFile(full, []byte(data), 0o644))
+	}
+	r, err := Init(context.Background(), e.opts)
+	require.NoError(t, err)
+	assert.Equal(t, 3, r.Adopted, "%+v", r)
+	p := e.pass(t, Scope{All: true}, false)
+	assert.True(t, p.InSync, "%+v", p)
+	assert.Zero(t, p.Copied+p.Deleted+p.Renamed, "%+v", p)
+}
