@@ -205,6 +205,11 @@ func (c *collector) shapeGame(f discFolder, u *unit, g discGame, idx []int, take
 			asIs(join(f.tdir, sub), "the card cannot hold its folder's name: "+errText(err))
 			return
 		}
+		if st == DiscsFolder && m3u != m+".m3u" {
+			// MinUI launches the folder's m3u only if it is named like the folder.
+			asIs(join(f.tdir, m), "its playlist's name on the card ("+m3u+") would not match its folder's")
+			return
+		}
 		if other, ok := taken[s.names.Key(m)]; ok {
 			asIs(join(f.tdir, m), "its folder "+join(f.tdir, m)+" is also "+other+"'s")
 			return
