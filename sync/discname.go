@@ -74,8 +74,7 @@ type discRefs func(i int) []string
 // mirrored as it is.
 func groupDiscs(names []string, refs discRefs) []discGame {
 	type cand struct {
-		title string
-		discs map[int][]int
+		discs map[int][]int // disc number -> files
 	}
 	byTitle := map[string]*cand{}
 	var order []string
