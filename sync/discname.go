@@ -21,8 +21,10 @@ var discTag = regexp.MustCompile(`(?i)\s*\((?:dis[ck]|cd)\s*([0-9]{1,3})(?:\s+of
 // discExts are the disc images a playlist lists, the one preferred for a
 // disc first: a sheet (.cue, .gdi, .ccd, .mds) before the image it
 // describes, then single-file images. Track files (.bin, .img, .raw, ...)
-// go with their disc but are never listed.
-var discExts = []string{".cue", ".gdi", ".ccd", ".mds", ".chd", ".pbp", ".iso", ".cso"}
+// go with their disc but are never listed. .iso and .cso are left out: on
+// these devices they are mostly PSP and GameCube games, whose emulators
+// launch no playlist (a game in a hidden folder would vanish).
+var discExts = []string{".cue", ".gdi", ".ccd", ".mds", ".chd", ".pbp"}
 
 func discRank(name string) int {
 	return slices.Index(discExts, strings.ToLower(path.Ext(name)))

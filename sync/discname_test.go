@@ -94,8 +94,12 @@ func TestGroupDiscs(t *testing.T) {
 		}},
 	}, {
 		what:  "titles match ignoring case; the first disc names the game",
-		names: []string{"Lunar (cd1).iso", "LUNAR (CD2).iso"},
-		want:  map[string][][]string{"Lunar": {{"Lunar (cd1).iso", "LUNAR (CD2).iso"}, {"Lunar (cd1).iso", "LUNAR (CD2).iso"}}},
+		names: []string{"Lunar (cd1).chd", "LUNAR (CD2).CHD"},
+		want:  map[string][][]string{"Lunar": {{"Lunar (cd1).chd", "LUNAR (CD2).CHD"}, {"Lunar (cd1).chd", "LUNAR (CD2).CHD"}}},
+	}, {
+		what:  "iso and cso images (PSP, GameCube) are mirrored as they are",
+		names: []string{"P (Disc 1).iso", "P (Disc 2).iso", "Q (Disc 1).cso", "Q (Disc 2).cso"},
+		want:  map[string][][]string{},
 	}, {
 		what:  "a library m3u named like the game: mirrored as it is",
 		names: []string{"A (Disc 1).chd", "A (Disc 2).chd", "a.M3U"},
