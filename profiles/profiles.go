@@ -100,6 +100,8 @@ func Options(cfg *config.Config, p *config.Profile, log *slog.Logger) (romsync.O
 			return folder, ok, reason
 		}
 		o.Unzip = l.Unzip
+		style, _ := l.DiscStyle()
+		o.DiscStyle = romsync.DiscStyle(style)
 	}
 	o.GameFolders = platform.GameFolders
 	window := p.ModifyWindow

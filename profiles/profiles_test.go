@@ -65,6 +65,7 @@ func TestOptionsFromProfile(t *testing.T) {
 	_, ok, reason := o.MapPlatform("My Homebrew")
 	assert.False(t, ok)
 	assert.NotEmpty(t, reason)
+	assert.Equal(t, romsync.DiscsHidden, o.DiscStyle, "Onion wants multi-disc games in hidden folders")
 
 	p.Layout = "nosuchdevice"
 	_, err = Options(&config.Config{}, &p, nil)

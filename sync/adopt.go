@@ -92,7 +92,7 @@ func (s *Session) adopt(ctx context.Context, rep *Report) error {
 				rep.Conflicts = append(rep.Conflicts, Item{Path: src.Rel, Target: tp, Reason: fmt.Sprintf("on the target with another size (%d, library %d); not adopted", st.Size, src.installSize())})
 				continue
 			}
-			hs, _, err := hashSource(s.opts.Source, &src, buf, &hashed)
+			hs, err := s.sourceHash(src, buf, &hashed)
 			if err != nil {
 				rep.Errors = append(rep.Errors, Item{Path: src.Rel, Target: tp, Reason: err.Error()})
 				continue

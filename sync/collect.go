@@ -19,7 +19,8 @@ type collector struct {
 	s      *Session
 	rep    *Report
 	byDir  map[string]*unit
-	srcErr bool // a library folder could not be listed
+	srcErr bool         // a library folder could not be listed
+	discs  []discFolder // listed folders, for the multi-disc games (multidisc.go)
 }
 
 // collect lists the library folders in scope and groups them into units,
@@ -31,6 +32,7 @@ func (s *Session) collect(scope Scope, rep *Report) ([]*unit, bool, error) {
 	} else {
 		c.dirs(scope.Dirs)
 	}
+	c.shapeDiscs()
 	units := make([]*unit, 0, len(c.byDir))
 	for _, u := range c.byDir {
 		units = append(units, u)
@@ -101,6 +103,7 @@ func (c *collector) add(rel string, l listing) {
 		u.Sources = append(u.Sources, f)
 	}
 	u.Skipped = append(u.Skipped, l.skipped...)
+	c.noteDiscs(rel, tdir, l.dirs)
 }
 
 // all lists the whole library breadth first, each level's folders in
@@ -160,6 +163,9 @@ func (c *collector) dirs(dirs []string) {
 				} else {
 					c.listErr(other, lerr.Error())
 				}
+			}
+			if ok {
+				c.discDirs(rel, tdir)
 			}
 		case errors.Is(err, fs.ErrNotExist):
 			// The folder is gone: its target folder and everything

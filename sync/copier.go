@@ -78,6 +78,9 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		return c.stageZip(ctx, dstDir, a)
 	}
 	s := a.Src
+	if s.Content != nil {
+		return c.stageContent(ctx, dstDir, a) // a generated playlist
+	}
 	srcPath := filepath.Join(c.source, filepath.FromSlash(s.Rel))
 	// Raw descriptors: a regular file gains nothing from Go's poller, and a
 	// small-file mirror is a syscall count.

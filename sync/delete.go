@@ -33,7 +33,7 @@ func (s *Session) dropKeptDeletes(fr *folderRun) {
 	for _, a := range fr.plan.Actions {
 		if a.Kind == KindDelete {
 			if e := s.target.Entry(fr.u.Dir, a.Name); e != nil {
-				if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) {
+				if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) && !fr.u.discMoved(fr.u.Dir, a.Name, e.Source) {
 					continue
 				}
 			}
@@ -105,7 +105,7 @@ func (fr *folderRun) delete(s *Session, rep *Report) error {
 		if e == nil {
 			continue
 		}
-		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) && !fr.u.discMoved(dir, a.Name, e.Source) {
 			continue // back in the library (or unreadable): keep it
 		}
 		p := filepath.Join(fr.abs, a.Name)

@@ -17,6 +17,7 @@ type unit struct {
 	SrcDirs []string // library folders feeding it
 	Sources []srcFile
 	Skipped []Item
+	Discs   *discPlaces // where this pass puts disc files and playlists (multidisc.go)
 }
 
 // Scope says what a pass covers: everything, or some library folders.

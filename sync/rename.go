@@ -48,7 +48,7 @@ func (s *Session) tryRenames(fr *folderRun, idx *renameIndex, buf []byte, hashed
 	}
 	kept := fr.plan.Actions[:0]
 	for _, a := range fr.plan.Actions {
-		if a.Kind != KindCopy || a.Reason != "new" || a.Src == nil {
+		if a.Kind != KindCopy || a.Reason != "new" || a.Src == nil || a.Src.Content != nil {
 			kept = append(kept, a)
 			continue
 		}
@@ -80,9 +80,10 @@ func (s *Session) tryRename(fr *folderRun, a action, idx *renameIndex, buf []byt
 		if e == nil || !e.Installed() {
 			continue
 		}
-		// The installed file's library path must be gone: otherwise this is
-		// a copy, not a move.
-		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) {
+		// The installed file's library path must be gone (or go elsewhere in
+		// this pass: a multi-disc game's new shape): otherwise this is a
+		// copy, not a move.
+		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) && !fr.u.discMoved(ref.dir, ref.name, e.Source) {
 			continue
 		}
 		oldDir, err := cardstate.SafeDir(t.Root(), ref.dir)

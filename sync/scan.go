@@ -27,6 +27,12 @@ type srcFile struct {
 	// zip's. MemberSize is its uncompressed size.
 	Member     string
 	MemberSize int64
+	// Content, when not nil, is a generated source (a multi-disc game's
+	// playlist): it is written instead of reading Rel, which the library
+	// does not have. Mtime is then a key of the content (a new content is
+	// "changed in library"); ContentTime is the mtime the file gets.
+	Content     []byte
+	ContentTime int64
 }
 
 // alwaysSkipped are never copied: macOS, Windows and NAS litter, and

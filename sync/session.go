@@ -103,6 +103,9 @@ type Options struct {
 	// top-level library folder are one game each, copied whole or not at
 	// all (DOS, ScummVM). nil: none.
 	GameFolders func(platformFolder string) bool
+	// DiscStyle is how the device wants a game of several discs (the
+	// layout's); DiscsAsIs mirrors discs as they are.
+	DiscStyle DiscStyle
 }
 
 func (o *Options) logger() *slog.Logger {

@@ -21,7 +21,10 @@ func newLayoutsCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			return platform.FormatTable(c.OutOrStdout(), l)
+			if err := platform.FormatTable(c.OutOrStdout(), l); err != nil {
+				return err
+			}
+			return platform.FormatDiscStyle(c.OutOrStdout(), l)
 		},
 	}
 }
