@@ -22,6 +22,9 @@ type folderRun struct {
 	srcErr  bool       // a library file of this folder could not be read
 	renamed bool       // installs were renamed into place, not yet committed
 	moves   []PlanItem // a dry run's planned moves into this folder
+
+	// moved: installed name -> where the device moved it (moved.go).
+	moved map[string]string
 }
 
 func (fr *folderRun) hasCopies() bool {
@@ -129,6 +132,9 @@ func (s *Session) planFolder(u *unit, cp chan *copier, hashed *atomic.Int64) (*f
 		if err := s.target.Offline(); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.findMoved(fr, listing, cp, hashed); err != nil {
+		return nil, err
 	}
 	if !s.opts.DryRun {
 		if err := s.recoverPending(u.Dir, abs, listing, cp, hashed); err != nil {
