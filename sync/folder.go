@@ -51,6 +51,7 @@ func (fr *folderRun) work() (int, int64) {
 func (fr *folderRun) report(rep *Report, dry bool, moved map[string]bool) {
 	rep.add(func(r *Report) {
 		r.Unchanged += fr.plan.Unchanged
+		r.Moved += len(fr.moved)
 		r.Conflicts = append(r.Conflicts, fr.plan.Conflicts...)
 		r.Skipped = append(r.Skipped, fr.u.Skipped...)
 		if !dry {

@@ -113,6 +113,7 @@ func testDeviceMovedDiscs(t *testing.T, target string, probe bool) {
 	assert.Zero(t, r.Copied, "%+v", r)
 	assert.Empty(t, r.Conflicts)
 	assert.Equal(t, 3, r.Unchanged)
+	assert.Equal(t, 2, r.Moved)
 	assert.Equal(t, map[string]bool{"Lunar (USA).m3u": true, ".Lunar (USA)": true, other: true}, dirNames(mustReadDir(t, ps)))
 	assert.Equal(t, map[string]bool{disc1: true, disc2: true}, dirNames(mustReadDir(t, hidden)))
 	checkManifests(t, e.dst, true)
