@@ -142,6 +142,7 @@ func (s *Session) planFolder(u *unit, cp chan *copier, hashed *atomic.Int64) (*f
 			return nil, err
 		}
 	}
+	s.dropSameContent(u, cp, hashed)
 	fr.plan = plan(planInput{
 		Dir: u.Dir, Sources: u.Sources, Manifest: s.target.Entries(u.Dir), Listing: listing,
 		Key: s.names.Key, SameTime: s.sameTime, Delete: s.opts.Delete, Complete: true,

@@ -117,6 +117,8 @@ type Session struct {
 	// dryMoved are the installed files (target paths) a dry run's plan
 	// moves: their deletion is not planned.
 	dryMoved map[string]bool
+	// sameHashes: library files read to compare same-named ones (samename.go).
+	sameHashes sameHashes
 }
 
 // Open checks the source and the target (marker, first-pass rule) and
