@@ -275,3 +275,36 @@ func TestMovedPendingSettledByContent(t *testing.T) {
 		})
 	}
 }
+
+// TestMovedChangedOnCard: a moved file changed on the card follows the rules
+// of any installed file: repaired where it is while the library still has
+// the version installed; kept and forgotten once the library drops it.
+func TestMovedChangedOnCard(t *testing.T) {
+	e := newRealEnv(t, filepath.Join(t.TempDir(), "Roms"))
+	e.lib(t, "PS/C (Disc 1).chd", content("c1", 10<<10))
+	e.lib(t, "PS/C (Disc 2).chd", content("c2", 10<<10))
+	mustRun(t, e.opts)
+	ps := filepath.Join(e.dst, "PS")
+	onionM3UGen(t, ps)
+	assert.Zero(t, mustRun(t, e.opts).Copied)
+
+	moved := filepath.Join(ps, ".C", "C (Disc 1).chd")
+	require.NoError(t, os.WriteFile(moved, []byte("scribbled"), 0o644))
+	r := mustRun(t, e.opts)
+	assert.Equal(t, 1, r.Replaced, "%+v", r)
+	got, err := os.ReadFile(moved)
+	require.NoError(t, err)
+	assert.True(t, string(got) == string(content("c1", 10<<10)), "repaired in the hidden folder")
+	assert.NoFileExists(t, filepath.Join(ps, "C (Disc 1).chd"))
+
+	require.NoError(t, os.WriteFile(moved, []byte("scribbled again"), 0o644))
+	require.NoError(t, os.Remove(filepath.Join(e.src, "PS", "C (Disc 1).chd")))
+	r = mustRun(t, e.opts)
+	assert.Zero(t, r.Deleted, "%+v", r)
+	got, err = os.ReadFile(moved)
+	require.NoError(t, err)
+	assert.Equal(t, "scribbled again", string(got))
+	mans, err := cardstate.LoadManifests(filepath.Join(e.dst, cardstate.MetaDirName))
+	require.NoError(t, err)
+	assert.NotContains(t, mans["PS"].Files, "C (Disc 1).chd", "forgotten")
+}
