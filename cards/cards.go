@@ -72,6 +72,8 @@ var romFolders = map[string]string{
 	"funkeyos":  "",
 	"twmenu":    "roms",
 	"adam":      "ROMS",
+
+	"mister-mgl": "games", // mister with its launchers' folders
 }
 
 // ROMFolder returns the folder, relative to the card root, where layout (a

@@ -49,7 +49,11 @@ type catalog struct {
 }
 
 var loadCatalog = sync.OnceValues(func() (*catalog, error) {
-	return parseCatalog(catalogTSV, layoutsTSV)
+	text, err := withVariants(catalogTSV, variantsTSV) // variant.go
+	if err != nil {
+		return nil, err
+	}
+	return parseCatalog(text, layoutsTSV)
 })
 
 func mustCatalog() *catalog {

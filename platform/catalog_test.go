@@ -8,7 +8,11 @@ import (
 )
 
 func TestEmbeddedCatalogParses(t *testing.T) {
-	c, err := parseCatalog(catalogTSV, layoutsTSV)
+	text, err := withVariants(catalogTSV, variantsTSV)
+	if err != nil {
+		t.Fatalf("embedded variants: %v", err)
+	}
+	c, err := parseCatalog(text, layoutsTSV)
 	if err != nil {
 		t.Fatalf("embedded catalog: %v", err)
 	}
@@ -18,7 +22,7 @@ func TestEmbeddedCatalogParses(t *testing.T) {
 }
 
 func TestLayouts(t *testing.T) {
-	want := []string{"adam", "batocera", "crossmix", "es", "funkeyos", "minui", "mister", "miyoocfw",
+	want := []string{"adam", "batocera", "crossmix", "es", "funkeyos", "minui", "mister", "mister-mgl", "miyoocfw",
 		"muos", "onion", "pocket", "retrodeck", "rocknix", "romm", "spruce", "twmenu"}
 	if got := Layouts(); !slices.Equal(got, want) {
 		t.Errorf("Layouts() = %v, want %v", got, want)

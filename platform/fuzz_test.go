@@ -28,6 +28,7 @@ func deviceFolders() []deviceFolder {
 var shadowedFolders = map[deviceFolder]string{
 	{"crossmix", "NGC"}:   "gc",
 	{"mister", "MSX"}:     "msx",
+	{"mister-mgl", "MSX"}: "msx",
 	{"rocknix", "pc"}:     "pc",
 	{"onion", "VIDEOPAC"}: "videopac",
 }

@@ -108,7 +108,7 @@ func (fr *folderRun) delete(s *Session, rep *Report) error {
 		if _, err := os.Lstat(filepath.Join(s.opts.Source, filepath.FromSlash(e.Source))); !errors.Is(err, fs.ErrNotExist) && !fr.u.discMoved(dir, a.Name, e.Source) {
 			continue // back in the library (or unreadable): keep it
 		}
-		p := filepath.Join(fr.abs, a.Name)
+		p := fr.pathOf(a)
 		info, err := os.Lstat(p)
 		if err != nil || !info.Mode().IsRegular() || info.Size() != e.Target.Size || !s.sameTime(e.Target.Mtime, info.ModTime().UnixNano()) {
 			if oerr := t.Offline(); oerr != nil {
@@ -134,6 +134,9 @@ func (fr *folderRun) delete(s *Session, rep *Report) error {
 	if removed > 0 {
 		if err := cardstate.FsyncDir(fr.abs); err != nil {
 			return outcome.OfTarget(fr.abs, err)
+		}
+		if err := fr.fsyncMoved(s, KindDelete); err != nil {
+			return err
 		}
 	}
 	if err := t.Save(dir, false); err != nil {

@@ -22,6 +22,9 @@ type folderRun struct {
 	srcErr  bool       // a library file of this folder could not be read
 	renamed bool       // installs were renamed into place, not yet committed
 	moves   []PlanItem // a dry run's planned moves into this folder
+
+	// moved: installed name -> where the device moved it (moved.go).
+	moved map[string]string
 }
 
 func (fr *folderRun) hasCopies() bool {
@@ -58,6 +61,7 @@ func (fr *folderRun) work() (int, int64) {
 func (fr *folderRun) report(rep *Report, dry bool, moved map[string]bool) {
 	rep.add(func(r *Report) {
 		r.Unchanged += fr.plan.Unchanged
+		r.Moved += len(fr.moved)
 		r.Conflicts = append(r.Conflicts, fr.plan.Conflicts...)
 		r.Skipped = append(r.Skipped, fr.u.Skipped...)
 		if !dry {
@@ -140,11 +144,15 @@ func (s *Session) planFolder(u *unit, cp chan *copier, hashed *atomic.Int64) (*f
 			return nil, err
 		}
 	}
+	if err := s.findMoved(fr, listing, cp, hashed); err != nil {
+		return nil, err
+	}
 	if !s.opts.DryRun {
 		if err := s.recoverPending(u.Dir, abs, listing, cp, hashed); err != nil {
 			return nil, err
 		}
 	}
+	s.dropSameContent(u, cp, hashed)
 	fr.plan = plan(planInput{
 		Dir: u.Dir, Sources: u.Sources, Manifest: s.target.Entries(u.Dir), Listing: listing,
 		Key: s.names.Key, SameTime: s.sameTime, Delete: s.opts.Delete, Complete: true,

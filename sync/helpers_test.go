@@ -183,6 +183,9 @@ func checkManifests(t *testing.T, root string, settled bool) {
 	for dir, f := range mans {
 		for name, e := range f.Files {
 			tp := path.Join(dir, name)
+			if e.Moved != "" {
+				tp = path.Join(dir, e.Moved) // where the device moved it
+			}
 			if settled {
 				assert.Nil(t, e.Pending, "install of %s still pending after a complete pass", tp)
 			}

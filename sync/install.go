@@ -47,6 +47,9 @@ func (fr *folderRun) installFolder(ctx context.Context, s *Session, c *copier, r
 	if err := fr.ensureDir(s); err != nil {
 		return err
 	}
+	if err := fr.noteMoved(s); err != nil {
+		return err
+	}
 	for len(copies) > 0 {
 		var batch []action
 		var size int64
@@ -298,7 +301,7 @@ func (b *batch) verifyOne(ctx context.Context, st *staged) error {
 		b.s.log.Warn("verify failed, copying again", "profile", b.s.opts.Profile, "path", join(b.fr.u.Dir, st.act.Name), "err", err)
 		b.rep.add(func(r *Report) { r.VerifyFailures++ })
 		os.Remove(st.tmp)
-		again, serr := b.c.stage(ctx, b.fr.abs, st.act)
+		again, serr := b.c.stage(ctx, b.fr.dirOf(st.act), st.act)
 		switch {
 		case serr != nil:
 			st.tmp = ""
@@ -338,7 +341,7 @@ func (b *batch) dropPending(name string) {
 func (b *batch) rename(verified []*staged) ([]*staged, error) {
 	var done []*staged
 	for _, st := range verified {
-		final := filepath.Join(b.fr.abs, st.act.Name)
+		final := b.fr.pathOf(st.act)
 		var err error
 		if st.act.Kind == KindCopy {
 			err = renameNoReplace(st.tmp, final)
@@ -374,7 +377,7 @@ func (b *batch) rename(verified []*staged) ([]*staged, error) {
 func (b *batch) installed(done []*staged) error {
 	s, t, dir := b.s, b.s.target, b.fr.u.Dir
 	for _, st := range done {
-		final := filepath.Join(b.fr.abs, st.act.Name)
+		final := b.fr.pathOf(st.act)
 		info, err := os.Lstat(final)
 		if err != nil {
 			return s.targetErr(b.fr.abs, fmt.Errorf("stat %s: %w", final, err))
@@ -386,7 +389,7 @@ func (b *batch) installed(done []*staged) error {
 				pend = e.Pending
 			}
 			files[a.Name] = &cardstate.Entry{Source: a.Src.Rel, SrcSize: st.srcSize, SrcMtime: st.srcMtime,
-				Target: cardstate.Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: st.hash}, Pending: pend}
+				Target: cardstate.Version{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Hash: st.hash}, Pending: pend, Moved: b.fr.moved[a.Name]}
 			if a.Reason == reasonCaseRename {
 				// The old spelling's entry is gone with the rename.
 				for name := range files {
@@ -420,6 +423,9 @@ func (fr *folderRun) commit(s *Session) error {
 	}
 	if err := cardstate.FsyncDir(fr.abs); err != nil {
 		return s.targetErr(fr.abs, err)
+	}
+	if err := fr.fsyncMoved(s, KindReplace); err != nil {
+		return err
 	}
 	s.target.Update(fr.u.Dir, func(files map[string]*cardstate.Entry) {
 		for name, e := range files {

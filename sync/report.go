@@ -62,6 +62,9 @@ type Report struct {
 	Duration       time.Duration `json:"-"`
 	DurationMS     int64         `json:"duration_ms"`
 	InSync         bool          `json:"in_sync"`
+	// Moved counts the installed files kept where the device moved them
+	// (moved.go); they are in Unchanged, Replaced or Deleted too.
+	Moved int `json:"moved,omitempty"`
 
 	mu stdsync.Mutex
 }

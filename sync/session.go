@@ -129,6 +129,8 @@ type Session struct {
 	// moves: their deletion is not planned.
 	dryMoved map[string]bool
 	zips     zipCache // the one-ROM zips' central directories (zipsrc.go)
+	// sameHashes: library files read to compare same-named ones (samename.go).
+	sameHashes sameHashes
 }
 
 // Open checks the source and the target (marker, first-pass rule) and

@@ -15,7 +15,7 @@ import (
 func (fr *folderRun) stageRetry(ctx context.Context, s *Session, c *copier, a action, rep *Report) (staged, error) {
 	backoff := retryBackoff
 	for attempt := 1; ; attempt++ {
-		st, err := c.stage(ctx, fr.abs, a)
+		st, err := c.stage(ctx, fr.dirOf(a), a)
 		if err == nil {
 			return st, nil
 		}

@@ -91,6 +91,9 @@ func writeSummary(w io.Writer, r *romsync.Report) error {
 	if r.Adopted > 0 {
 		fmt.Fprintf(&b, "%s: adopted %d existing file(s)\n", r.Profile, r.Adopted)
 	}
+	if r.Moved > 0 {
+		fmt.Fprintf(&b, "%s: %d file(s) kept where the device moved them\n", r.Profile, r.Moved)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -18,7 +18,8 @@ import (
 //	flags (bit 0: Created)  dir  count
 //	count × entry:  name source srcSize srcMtime size mtime hash[8]
 //	                pending (0, or 1 and: source srcSize srcMtime size hash[8])
-//	                extras (count, then count × (tag, string); none yet)
+//	                extras (count, then count × (tag, string): 1 = Moved;
+//	                        a reader skips tags it does not know)
 //	xxhash64 of everything before it [8]
 //
 // It replaced the JSON of version 1 because a no-op pass over a 20,000-file
@@ -30,6 +31,8 @@ const (
 	binMagic   = "RSMF"
 	binVersion = 2
 	flagCreate = 1
+	// extraMoved tags Entry.Moved (where the device moved the file).
+	extraMoved = 1
 )
 
 // errTruncated: the manifest ends inside a field.
@@ -78,7 +81,13 @@ func encodeBinary(f *Folder) []byte {
 		} else {
 			b = append(b, 0)
 		}
-		b = binary.AppendUvarint(b, 0) // extras
+		if e.Moved != "" {
+			b = binary.AppendUvarint(b, 1)
+			b = binary.AppendUvarint(b, extraMoved)
+			b = appendString(b, e.Moved)
+		} else {
+			b = binary.AppendUvarint(b, 0)
+		}
 	}
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
 }
@@ -197,9 +206,11 @@ func (r *reader) folder() (*Folder, error) {
 		default:
 			r.fail("pending flag")
 		}
-		for range r.uvarint() { // extras of later versions: skipped
-			r.uvarint()
-			r.bytes()
+		for range r.uvarint() {
+			tag, val := r.uvarint(), r.bytes()
+			if tag == extraMoved {
+				e.Moved = r.keep(val)
+			} // other tags: fields of later versions, skipped
 		}
 		if r.err != nil {
 			return nil, r.err

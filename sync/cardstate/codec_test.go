@@ -1,6 +1,7 @@
 package cardstate
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,8 +22,9 @@ func sampleFolder() *Folder {
 		"Pokémon – Émeraude (France).gba": {Source: "Nintendo - Game Boy Advance/Pokémon – Émeraude (France).gba", SrcSize: 16 << 20, SrcMtime: -5,
 			Target:  Version{Size: 16 << 20, Mtime: 1, Hash: 1},
 			Pending: &PendingInstall{Source: "Nintendo - Game Boy Advance/Pokémon – Émeraude (France).gba", SrcSize: 3, SrcMtime: 4, Size: 3, Hash: 0xffffffffffffffff}},
-		"never.gba": {Pending: &PendingInstall{Source: "x/never.gba", Size: 1, Hash: 2}},
-		"empty.gba": {Source: "x/empty.gba"},
+		"never.gba":         {Pending: &PendingInstall{Source: "x/never.gba", Size: 1, Hash: 2}},
+		"Game (Disc 1).chd": {Source: "Sony - PlayStation/Game (Disc 1).chd", SrcSize: 7, Target: Version{Size: 7, Hash: 3}, Moved: ".Game/Game (Disc 1).chd"},
+		"empty.gba":         {Source: "x/empty.gba"},
 	}}
 }
 
@@ -167,4 +170,30 @@ func BenchmarkDecodeManifest(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestUnknownExtrasAreSkipped: a field a later version adds to an entry
+// (an extra with a tag this version does not know) is skipped, not damage.
+func TestUnknownExtrasAreSkipped(t *testing.T) {
+	b := []byte(binMagic)
+	b = append(b, binVersion)
+	b = binary.AppendUvarint(b, 0)
+	b = appendString(b, "gb")
+	b = binary.AppendUvarint(b, 1)
+	b = appendString(b, "a.gb")
+	b = appendString(b, "Nintendo - Game Boy/a.gb")
+	for _, v := range []int64{1, 2, 1, 2} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = binary.LittleEndian.AppendUint64(b, 7)
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, 2)
+	b = binary.AppendUvarint(b, 99)
+	b = appendString(b, "from the future")
+	b = binary.AppendUvarint(b, extraMoved)
+	b = appendString(b, ".a/a.gb")
+	b = binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
+	f, err := decodeBinary(b)
+	require.NoError(t, err)
+	assert.Equal(t, &Entry{Source: "Nintendo - Game Boy/a.gb", SrcSize: 1, SrcMtime: 2, Target: Version{Size: 1, Mtime: 2, Hash: 7}, Moved: ".a/a.gb"}, f.Files["a.gb"])
 }

@@ -64,6 +64,11 @@ type Entry struct {
 	// durable. A crash in between leaves Pending set, and the next pass
 	// decides by content which version the final name holds.
 	Pending *PendingInstall `json:"pending,omitempty"`
+	// Moved is where the device moved the installed file, relative to the
+	// entry's folder ("<sub-folder>/<name>"; empty: under its name in the
+	// folder). A device's playlist generator (Onion's m3u_gen.sh) moves
+	// discs into a hidden sub-folder; the file stays romsyncd's there.
+	Moved string `json:"moved,omitempty"`
 }
 
 // PendingInstall is the version an install in flight is about to put in place.
