@@ -137,6 +137,14 @@ func ApplyInfo(info targetfs.Info, window time.Duration, o *romsync.Options) {
 	// (measured: see FIELD-NOTES), so one per batch does it.
 	o.PerFileSync = info.FUSE
 	o.VolumeSync = info.FUSE && info.FSType == "exfat" && info.Driver == "fuseblk"
+	o.NoPermissions = info.FATNames
+	o.Parallel, o.BlockDevice = 1, ""
+	if info.FUSE {
+		o.Parallel = 4 // bench: 4,000 small files to exFAT, see bench/RESULTS.md
+	}
+	if info.Driver == "fuseblk" && strings.HasPrefix(info.Device, "/dev/") {
+		o.BlockDevice = info.Device
+	}
 	if window < 0 {
 		window = info.MtimeGranularity
 		if window <= 1 {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,15 @@ func daemonProbe(ctx context.Context, root, scratch string, o *Options) error {
 		o.MaxFileSize = info.MaxFileSize
 	}
 	o.PerFileSync = info.FUSE
+	o.VolumeSync = info.FUSE && info.FSType == "exfat" && info.Driver == "fuseblk"
+	o.NoPermissions = info.FATNames
+	o.Parallel, o.BlockDevice = 1, ""
+	if info.FUSE {
+		o.Parallel = 4
+	}
+	if info.Driver == "fuseblk" && strings.HasPrefix(info.Device, "/dev/") {
+		o.BlockDevice = info.Device
+	}
 	window := info.MtimeGranularity
 	if window <= 1 {
 		window = 0

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	stdsync "sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,6 +40,9 @@ type staged struct {
 	size     int64
 	srcSize  int64
 	srcMtime int64
+	// final and statErr: the file under its final name, once renamed.
+	final   os.FileInfo
+	statErr error
 }
 
 // copier copies library files into temp files on the target. One copier
@@ -50,8 +54,31 @@ type copier struct {
 	volumeSync  bool // one fsync flushes the whole volume (exfat-fuse): one per batch
 	maxFileSize int64
 	hashed      *atomic.Int64
-	free        int64       // bytes the target had free, less what was written since; -1: ask again
+	space       *space      // what the target has free, shared by a worker's helpers
 	progress    func(int64) // bytes written to the card as they go; nil: nobody asked
+	noChmod     bool        // the target keeps no permissions (FAT family)
+}
+
+// space is the target's free space as a worker and its helpers see it:
+// what statfs said, less what they wrote since.
+type space struct {
+	mu   stdsync.Mutex
+	free int64 // -1: ask again
+}
+
+// forget makes the next reservation ask the filesystem.
+func (sp *space) forget() {
+	sp.mu.Lock()
+	sp.free = -1
+	sp.mu.Unlock()
+}
+
+// helper returns a copier for one of the worker's helpers (Options.Parallel):
+// the same settings and free-space account, its own buffer.
+func (c *copier) helper() *copier {
+	h := *c
+	h.buf = nil
+	return &h
 }
 
 // buffer returns the copier's read buffer, allocated on first use: a
@@ -64,7 +91,7 @@ func (c *copier) buffer() []byte {
 }
 
 func newCopier(source string, perFileSync bool, maxFileSize int64, hashed *atomic.Int64) *copier {
-	return &copier{source: source, perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed, free: -1}
+	return &copier{source: source, perFileSync: perFileSync, maxFileSize: maxFileSize, hashed: hashed, space: &space{free: -1}}
 }
 
 // stage copies the library file s into a new temp file in dstDir while
@@ -107,7 +134,7 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		_ = unix.Fadvise(src, 0, 0, unix.FADV_SEQUENTIAL)
 	}
 
-	tmpPath, tmp, err := createTemp(dstDir, uint32(before.Mode&0o777))
+	tmpPath, tmp, err := c.createTemp(dstDir, uint32(before.Mode&0o777))
 	if err != nil {
 		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
 	}
@@ -202,19 +229,22 @@ func (c *copier) copyData(ctx context.Context, src, tmp int, dstDir, tmpPath, re
 // reserve for the manifests). It asks the filesystem once per batch and
 // counts what the batch writes in between.
 func (c *copier) reserve(dstDir, rel string, size int64) error {
-	if c.free < 0 || uint64(size)+freeReserve > uint64(c.free) {
+	sp := c.space
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.free < 0 || uint64(size)+freeReserve > uint64(sp.free) {
 		free, err := targetfs.Free(dstDir)
 		if err != nil {
-			c.free = -1
+			sp.free = -1
 			return nil // the filesystem does not say (fusefat): ENOSPC will
 		}
-		c.free = int64(free)
+		sp.free = int64(free)
 	}
-	if uint64(size)+freeReserve > uint64(c.free) {
+	if uint64(size)+freeReserve > uint64(sp.free) {
 		return fmt.Errorf("%w: need %s for %s (%s, and %s kept free for romsyncd's manifests), have %s", outcome.ErrTargetFull,
-			bytesize.Format(size+freeReserve), rel, bytesize.Format(size), bytesize.Format(freeReserve), bytesize.Format(c.free))
+			bytesize.Format(size+freeReserve), rel, bytesize.Format(size), bytesize.Format(freeReserve), bytesize.Format(sp.free))
 	}
-	c.free -= size
+	sp.free -= size
 	return nil
 }
 
@@ -233,7 +263,11 @@ func openRead(p string) (int, error) {
 
 // createTemp creates a new temp file (dot-prefixed: no frontend lists it)
 // in dir with the given permissions.
-func createTemp(dir string, perm uint32) (string, int, error) {
+func (c *copier) createTemp(dir string, perm uint32) (string, int, error) {
+	return createTemp(dir, perm, !c.noChmod)
+}
+
+func createTemp(dir string, perm uint32, chmod bool) (string, int, error) {
 	for try := 0; ; try++ {
 		var rnd [6]byte
 		_, _ = rand.Read(rnd[:])
@@ -241,8 +275,10 @@ func createTemp(dir string, perm uint32) (string, int, error) {
 		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
 		if err == nil {
 			// The umask may have narrowed perm; FAT-family cards refuse
-			// permissions altogether (ignored).
-			_ = unix.Fchmod(fd, perm)
+			// permissions altogether (ignored, or not asked: noChmod).
+			if chmod {
+				_ = unix.Fchmod(fd, perm)
+			}
 			return p, fd, nil
 		}
 		if !errors.Is(err, unix.EEXIST) || try > 10 {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	stdsync "sync"
 	"sync/atomic"
 	"time"
 
@@ -19,9 +20,11 @@ type folderRun struct {
 	u       *unit
 	abs     string // target folder, absolute
 	plan    folderPlan
-	srcErr  bool       // a library file of this folder could not be read
-	renamed bool       // installs were renamed into place, not yet committed
-	moves   []PlanItem // a dry run's planned moves into this folder
+	srcErr  bool          // a library file of this folder could not be read
+	renamed bool          // installs were renamed into place, not yet committed
+	moves   []PlanItem    // a dry run's planned moves into this folder
+	helpers []*copier     // the worker's helpers (Options.Parallel), made on first use
+	mu      stdsync.Mutex // guards srcErr while helpers stage
 
 	// moved: installed name -> where the device moved it (moved.go).
 	moved map[string]string
@@ -34,6 +37,22 @@ func (fr *folderRun) hasCopies() bool {
 		}
 	}
 	return false
+}
+
+// copiers returns n copiers for the folder's files in flight: the
+// worker's own c, then its helpers.
+func (fr *folderRun) copiers(c *copier, n int) []*copier {
+	for len(fr.helpers) < n-1 {
+		fr.helpers = append(fr.helpers, c.helper())
+	}
+	return append([]*copier{c}, fr.helpers[:n-1]...)
+}
+
+// noteSrcErr records that a library file of the folder could not be read.
+func (fr *folderRun) noteSrcErr() {
+	fr.mu.Lock()
+	fr.srcErr = true
+	fr.mu.Unlock()
 }
 
 // hasSources reports whether an action of the plan reads a library file.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	stdsync "sync"
+	"sync/atomic"
 
 	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/sync/outcome"
@@ -203,8 +205,11 @@ func (b *batch) removeTemps() {
 // stage copies each file into a temp file. A file that cannot be staged is
 // reported and left out; a full target ends the staging (returned as full).
 func (b *batch) stage(ctx context.Context, acts []action) (full error, err error) {
-	b.c.free = -1 // ask the filesystem once per batch
+	b.c.space.forget() // ask the filesystem once per batch
 	b.c.prefetchSources(acts)
+	if b.s.opts.Parallel > 1 && len(acts) > 1 {
+		return b.stageParallel(ctx, acts)
+	}
 	for _, a := range acts {
 		st, err := b.fr.stageRetry(ctx, b.s, b.c, a, b.rep)
 		if err != nil {
@@ -218,6 +223,49 @@ func (b *batch) stage(ctx context.Context, acts []action) (full error, err error
 		}
 	}
 	return nil, nil
+}
+
+// stageParallel stages the batch's files with the worker's helpers
+// (Options.Parallel at once). As in stage, a file that cannot be staged is
+// reported and left out; a full target or a fatal error stops the helpers
+// from taking more files; the files already staged are kept (a full
+// target) or removed with the batch (an error).
+func (b *batch) stageParallel(ctx context.Context, acts []action) (full error, err error) {
+	results := make([]staged, len(acts))
+	errs := make([]error, len(acts))
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg stdsync.WaitGroup
+	for _, c := range b.fr.copiers(b.c, min(b.s.opts.Parallel, len(acts))) {
+		wg.Go(func() {
+			for !stop.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(acts) {
+					return
+				}
+				results[i], errs[i] = b.fr.stageRetry(ctx, b.s, c, acts[i], b.rep)
+				if errs[i] != nil {
+					stop.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range acts {
+		if results[i].tmp != "" {
+			b.temps = append(b.temps, &results[i])
+		}
+	}
+	for _, e := range errs {
+		switch {
+		case e == nil:
+		case errors.Is(e, outcome.ErrTargetFull):
+			full = e
+		default:
+			return nil, e
+		}
+	}
+	return full, nil
 }
 
 // record writes the pending installs into the manifest before any rename:
@@ -267,14 +315,40 @@ func (b *batch) verify(ctx context.Context) ([]*staged, error) {
 	if !b.s.opts.Verify {
 		return b.temps, nil
 	}
-	temps := make([]staged, len(b.temps))
-	for i, st := range b.temps {
-		temps[i] = *st
+	if b.s.noReadBack {
+		// A fuseblk card whose device this user cannot read: the read-back
+		// would come from the block device's cache (Options.BlockDevice).
+		return b.temps, nil
 	}
-	b.c.prefetchTemps(temps)
+	b.s.dropDeviceCache()
+	errs := make([]error, len(b.temps))
+	if n := b.s.opts.Parallel; n > 1 && len(b.temps) > 1 {
+		// Several files in flight keep a FUSE driver busy: the read-ahead
+		// of prefetchTemps is not needed; each read drops the file's cached
+		// pages first.
+		var next atomic.Int64
+		var wg stdsync.WaitGroup
+		for _, c := range b.fr.copiers(b.c, min(n, len(b.temps))) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(b.temps); i = int(next.Add(1)) - 1 {
+					errs[i] = b.verifyOne(ctx, c, b.temps[i], true)
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		temps := make([]staged, len(b.temps))
+		for i, st := range b.temps {
+			temps[i] = *st
+		}
+		b.c.prefetchTemps(temps)
+		for i, st := range b.temps {
+			errs[i] = b.verifyOne(ctx, b.c, st, false) // prefetchTemps dropped its cache
+		}
+	}
 	var verified []*staged
-	for _, st := range b.temps {
-		err := b.verifyOne(ctx, st)
+	for i, st := range b.temps {
+		err := errs[i]
 		if err == nil {
 			verified = append(verified, st)
 			continue
@@ -295,13 +369,13 @@ func (b *batch) verify(ctx context.Context) ([]*staged, error) {
 
 // verifyOne verifies one staged file, copying it again (and verifying the
 // new copy) when its read-back differs, up to verifyRetries times.
-func (b *batch) verifyOne(ctx context.Context, st *staged) error {
-	err := b.c.verify(ctx, *st, false)
+func (b *batch) verifyOne(ctx context.Context, c *copier, st *staged, drop bool) error {
+	err := c.verify(ctx, *st, drop)
 	for try := 0; err != nil && errors.Is(err, errVerify) && try < verifyRetries; try++ {
 		b.s.log.Warn("verify failed, copying again", "profile", b.s.opts.Profile, "path", join(b.fr.u.Dir, st.act.Name), "err", err)
 		b.rep.add(func(r *Report) { r.VerifyFailures++ })
 		os.Remove(st.tmp)
-		again, serr := b.c.stage(ctx, b.fr.dirOf(st.act), st.act)
+		again, serr := c.stage(ctx, b.fr.dirOf(st.act), st.act)
 		switch {
 		case serr != nil:
 			st.tmp = ""
@@ -314,8 +388,8 @@ func (b *batch) verifyOne(ctx context.Context, st *staged) error {
 			err = fmt.Errorf("%s: %w", st.act.Src.Rel, errSourceChanged)
 		default:
 			*st = again
-			if _, err = b.c.flush(b.fr.abs, []staged{again}); err == nil {
-				err = b.c.verify(ctx, again, true)
+			if _, err = c.flush(b.fr.abs, []staged{again}); err == nil {
+				err = c.verify(ctx, again, true)
 			}
 		}
 	}
@@ -339,17 +413,44 @@ func (b *batch) dropPending(name string) {
 // rename renames verified temp files over their final names: a new name
 // only if nothing appeared under it meanwhile (a conflict, not overwritten).
 func (b *batch) rename(verified []*staged) ([]*staged, error) {
-	var done []*staged
-	for _, st := range verified {
+	errs := make([]error, len(verified))
+	one := func(i int) {
+		st := verified[i]
 		final := b.fr.pathOf(st.act)
-		var err error
 		if st.act.Kind == KindCopy {
-			err = renameNoReplace(st.tmp, final)
+			errs[i] = renameNoReplace(st.tmp, final)
 		} else {
-			err = os.Rename(st.tmp, final)
+			errs[i] = os.Rename(st.tmp, final)
 		}
-		if err == nil {
+		if errs[i] == nil {
+			// What the target made of the file (its mtime granularity)
+			// is what the manifest records.
 			st.tmp = ""
+			st.final, st.statErr = os.Lstat(final)
+		}
+	}
+	if n := b.s.opts.Parallel; n > 1 && len(verified) > 1 {
+		// Each rename is two round trips on FUSE (the no-replace check
+		// and the rename): a few in flight keep the driver busy.
+		var next atomic.Int64
+		var wg stdsync.WaitGroup
+		for range min(n, len(verified)) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(verified); i = int(next.Add(1)) - 1 {
+					one(i)
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		for i := range verified {
+			one(i)
+		}
+	}
+	var done []*staged
+	for i, st := range verified {
+		err := errs[i]
+		if err == nil {
 			done = append(done, st)
 			continue
 		}
@@ -377,10 +478,9 @@ func (b *batch) rename(verified []*staged) ([]*staged, error) {
 func (b *batch) installed(done []*staged) error {
 	s, t, dir := b.s, b.s.target, b.fr.u.Dir
 	for _, st := range done {
-		final := b.fr.pathOf(st.act)
-		info, err := os.Lstat(final)
+		info, err := st.final, st.statErr
 		if err != nil {
-			return s.targetErr(b.fr.abs, fmt.Errorf("stat %s: %w", final, err))
+			return s.targetErr(b.fr.abs, fmt.Errorf("stat %s: %w", b.fr.pathOf(st.act), err))
 		}
 		a := st.act
 		t.Update(dir, func(files map[string]*cardstate.Entry) {

@@ -281,7 +281,7 @@ func (c *copier) stageContent(ctx context.Context, dstDir string, a action) (st 
 	if err := c.reserve(dstDir, s.Rel, size); err != nil {
 		return st, err
 	}
-	tmpPath, tmp, err := createTemp(dstDir, 0o644)
+	tmpPath, tmp, err := c.createTemp(dstDir, 0o644)
 	if err != nil {
 		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
 	}

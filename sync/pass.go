@@ -74,6 +74,7 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 	for range s.opts.Workers {
 		c := newCopier(s.opts.Source, s.opts.PerFileSync && !s.opts.VolumeSync, s.opts.MaxFileSize, &hashed)
 		c.volumeSync = s.opts.VolumeSync
+		c.noChmod = s.opts.NoPermissions
 		if sp, ok := s.opts.Progress.(StreamProgress); ok {
 			c.progress = sp.Copying
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/sync/outcome"
 	"github.com/romsyncd/romsyncd/targetfs"
+	"golang.org/x/sys/unix"
 )
 
 // Names maps library file and folder names to names the target accepts.
@@ -81,6 +82,26 @@ type Options struct {
 	// (exfat-fuse flushes its volume on every fsync), so a batch needs one.
 	// It takes precedence over PerFileSync.
 	VolumeSync bool
+	// Parallel is how many files of one folder's batch are staged and
+	// verified at once (0 or 1: one by one). A FUSE driver answers one
+	// request at a time, but a card copy is a chain of short round trips
+	// (create, write, set times, close): a few files in flight keep the
+	// driver busy (FUSE targets: 4). The folder still has one owner: these
+	// are its helpers, each on its own temp file; the renames stay in
+	// order on the owner's goroutine.
+	Parallel int
+	// NoPermissions: the target keeps no Unix permissions (the FAT
+	// family): temp files are not chmodded (one round trip less per file
+	// on FUSE).
+	NoPermissions bool
+	// BlockDevice is the block device under a fuseblk target (exfat-fuse,
+	// ntfs-3g). Its driver reads the device through the kernel's block
+	// device cache, so the verify's read-back would be served from memory
+	// without it: after each batch's flush romsyncd drops that cache, so
+	// the read-back comes from the card. When the device cannot be opened
+	// (not root, not in group disk) the read-back would prove nothing
+	// beyond the hash taken while writing, and is skipped.
+	BlockDevice string
 	// DSTTolerance accepts a target mtime shifted by exactly one hour.
 	DSTTolerance bool
 	// Probe learns, once the target is opened, what its filesystem needs:
@@ -129,6 +150,8 @@ type Session struct {
 	// moves: their deletion is not planned.
 	dryMoved map[string]bool
 	zips     zipCache // the one-ROM zips' central directories (zipsrc.go)
+	// noReadBack: the verify reads nothing back (see Options.BlockDevice).
+	noReadBack bool
 	// sameHashes: library files read to compare same-named ones (samename.go).
 	sameHashes sameHashes
 }
@@ -229,7 +252,34 @@ func (s *Session) probe(ctx context.Context) error {
 	if s.opts.Names != nil {
 		s.names = s.opts.Names
 	}
+	s.noReadBack = false
+	if dev := s.opts.BlockDevice; dev != "" && s.opts.Verify {
+		fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			s.noReadBack = true
+			s.log.Info("verify: the card's device cannot be read, so files are checked by the hash taken while writing",
+				"profile", s.opts.Profile, "device", dev, "err", errText(err))
+		} else {
+			unix.Close(fd)
+		}
+	}
 	return nil
+}
+
+// dropDeviceCache drops the cached pages of the block device under a
+// fuseblk target, so that the verify's read-back comes from the card (see
+// Options.BlockDevice); the batch's flush made every page clean, so
+// nothing is lost. It is advice: errors are ignored.
+func (s *Session) dropDeviceCache() {
+	if s.opts.BlockDevice == "" || s.noReadBack {
+		return
+	}
+	fd, err := unix.Open(s.opts.BlockDevice, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+	unix.Close(fd)
 }
 
 // Release lets go of the card until the next pass (see

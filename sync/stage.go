@@ -53,7 +53,7 @@ func (fr *folderRun) stageRetry(ctx context.Context, s *Session, c *copier, a ac
 				return staged{}, err
 			}
 		} else {
-			fr.srcErr = true
+			fr.noteSrcErr()
 		}
 		fr.fileError(rep, a, err)
 		return staged{}, nil

@@ -247,7 +247,7 @@ func (c *copier) stageZip(ctx context.Context, dstDir string, a action) (st stag
 	}
 	defer r.Close()
 
-	tmpPath, tmp, err := createTemp(dstDir, uint32(before.Mode&0o777))
+	tmpPath, tmp, err := c.createTemp(dstDir, uint32(before.Mode&0o777))
 	if err != nil {
 		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
 	}
