@@ -31,6 +31,22 @@ type cardWatch struct {
 	wg stdsync.WaitGroup // identifications in flight
 	mu stdsync.Mutex
 	at map[string][]string // mount point -> the runners of its cards
+	// shares: per cards profile, what its cards' passes share, so that
+	// cards synced at once read each library file from the disk once.
+	shares map[string]*romsync.Share
+}
+
+// share returns the Share of the cards of profile.
+func (cw *cardWatch) share(profile string) *romsync.Share {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if cw.shares == nil {
+		cw.shares = map[string]*romsync.Share{}
+	}
+	if cw.shares[profile] == nil {
+		cw.shares[profile] = romsync.NewShare()
+	}
+	return cw.shares[profile]
 }
 
 // hasCardProfiles reports whether any profile finds its targets on cards.
@@ -182,7 +198,7 @@ func (cw *cardWatch) start(ctx context.Context, c cards.Card) {
 		d.log.Warn("card registry", "err", err)
 	}
 	d.log.Info("card inserted", "profile", p.Name, "card", label, "target", c.Root)
-	d.startRunnerLocked(ctx, name, pc, &cardRun{card: c, label: label, eject: p.Eject, watch: cw})
+	d.startRunnerLocked(ctx, name, pc, &cardRun{card: c, label: label, eject: p.Eject, watch: cw, share: cw.share(p.Name)})
 	cw.mu.Lock()
 	cw.at[c.Mount.MountPoint] = append(cw.at[c.Mount.MountPoint], name)
 	cw.mu.Unlock()
@@ -235,6 +251,7 @@ type cardRun struct {
 	label string
 	eject bool
 	watch *cardWatch
+	share *romsync.Share // the passes of the profile's other cards
 
 	safe     bool   // the last pass left the card in sync and durable (runner.mu)
 	notified uint32 // the id of the desktop notification shown for the card

@@ -87,6 +87,9 @@ func (r *runner) run(ctx context.Context) {
 		return
 	}
 	opts.Progress = r
+	if r.card != nil {
+		opts.Share = r.card.share
+	}
 	l := &loop{
 		r: r, opts: opts, busy: map[string]bool{},
 		saves:  savesOptions(&r.profile, r.log),

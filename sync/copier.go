@@ -57,6 +57,7 @@ type copier struct {
 	space       *space      // what the target has free, shared by a worker's helpers
 	progress    func(int64) // bytes written to the card as they go; nil: nobody asked
 	noChmod     bool        // the target keeps no permissions (FAT family)
+	share       *shareMember
 }
 
 // space is the target's free space as a worker and its helpers see it:
@@ -154,7 +155,7 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		return st, err
 	}
 	c.hashed.Add(n)
-	_ = unix.Fadvise(src, 0, 0, unix.FADV_DONTNEED)
+	c.share.read(s, src) // drops the file's cached pages, unless another card still needs them
 	var after, now unix.Stat_t
 	if err := unix.Fstat(src, &after); err != nil {
 		return st, fmt.Errorf("stat %s: %w", s.Rel, err)

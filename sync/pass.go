@@ -70,11 +70,17 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 	}
 	var hashed atomic.Int64
 	defer func() { rep.HashedBytes += hashed.Load() }()
+	var share *shareMember
+	if !s.opts.DryRun {
+		share = s.opts.Share.join(s.opts.Source)
+		defer share.leave()
+	}
 	cp := make(chan *copier, s.opts.Workers)
 	for range s.opts.Workers {
 		c := newCopier(s.opts.Source, s.opts.PerFileSync && !s.opts.VolumeSync, s.opts.MaxFileSize, &hashed)
 		c.volumeSync = s.opts.VolumeSync
 		c.noChmod = s.opts.NoPermissions
+		c.share = share
 		if sp, ok := s.opts.Progress.(StreamProgress); ok {
 			c.progress = sp.Copying
 		}
@@ -85,6 +91,7 @@ func (s *Session) pass(ctx context.Context, scope Scope, rep *Report) error {
 		return err
 	}
 	srcErr = srcErr || planErr
+	share.plan(ctx, copiesOf(planned))
 	if !s.opts.DryRun {
 		installErr, err := s.installAll(ctx, planned, cp, rep)
 		if err != nil {
@@ -247,4 +254,17 @@ func newFiles(frs []*folderRun) bool {
 		}
 	}
 	return false
+}
+
+// copiesOf lists the library files the plans copy.
+func copiesOf(planned []*folderRun) []*srcFile {
+	var out []*srcFile
+	for _, fr := range planned {
+		for _, a := range fr.plan.Actions {
+			if a.Src != nil && a.Src.Content == nil && a.Src.Member == "" {
+				out = append(out, a.Src)
+			}
+		}
+	}
+	return out
 }

@@ -102,6 +102,10 @@ type Options struct {
 	// (not root, not in group disk) the read-back would prove nothing
 	// beyond the hash taken while writing, and is skipped.
 	BlockDevice string
+	// Share, when set, is shared by the passes of other sessions over the
+	// same library that run at the same time (the cards of a cards
+	// profile): each library file is read from the disk once (see Share).
+	Share *Share
 	// DSTTolerance accepts a target mtime shifted by exactly one hour.
 	DSTTolerance bool
 	// Probe learns, once the target is opened, what its filesystem needs:

@@ -4,13 +4,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/romsyncd/romsyncd/internal/testfs"
+	"golang.org/x/sys/unix"
 )
 
 // TestInitCardAdoptsAMountedCard: `romsyncd init --card` takes the card
@@ -110,4 +113,81 @@ func uniqueProfile(base string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return base + "-" + hex.EncodeToString(b[:])
+}
+
+// TestSyncTwoCardsAtOnce: `romsyncd sync` over a cards profile with two
+// cards mounted syncs them together (each library file read from the disk
+// once, see sync.Share) and leaves no library file in the page cache.
+func TestSyncTwoCardsAtOnce(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	miyoo := uniqueProfile("miyoo")
+	files := map[string]string{
+		"config.yaml": "state_dir: state\nprofiles:\n  - {name: " + miyoo + ", source: lib, layout: onion, cards: {}}\n",
+	}
+	for i := range 8 {
+		files[fmt.Sprintf("lib/Nintendo - Game Boy/Game %d (Japan).gb", i)] = strings.Repeat(fmt.Sprint(i), 512<<10)
+	}
+	writeTree(t, dir, files)
+	var cardRoots []string
+	for _, label := range []string{"MIYOO", "SPARE"} {
+		card := testfs.ExFATAt(t, filepath.Join(dir, "media", "alice", label), "64M")
+		if r := romsyncd(t, dir, "init", "--config", "config.yaml", "--profile", miyoo, "--card", card); r.code != 0 {
+			t.Fatalf("init --card %s: exit %d\n%s%s", card, r.code, r.stdout, r.stderr)
+		}
+		cardRoots = append(cardRoots, card)
+	}
+	unix.Sync() // dirty pages cannot be dropped: the library is on the disk
+	r := romsyncd(t, dir, "sync", "--config", "config.yaml")
+	if r.code != 0 {
+		t.Fatalf("sync: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := strings.Count(r.stdout, miyoo+": 8 copied"); n != 2 {
+		t.Fatalf("want two reports of 8 copies, got %d:\n%s", n, r.stdout)
+	}
+	for _, card := range cardRoots {
+		for i := range 8 {
+			name := fmt.Sprintf("Game %d (Japan).gb", i)
+			data, err := os.ReadFile(filepath.Join(card, "Roms", "GB", name))
+			if err != nil || string(data) != files["lib/Nintendo - Game Boy/"+name] {
+				t.Fatalf("%s on %s: %d bytes, %v", name, card, len(data), err)
+			}
+		}
+	}
+	for i := range 8 {
+		p := filepath.Join(dir, "lib", "Nintendo - Game Boy", fmt.Sprintf("Game %d (Japan).gb", i))
+		if n := cachedPages(t, p); n != 0 {
+			t.Errorf("%s: %d pages left in the page cache", p, n)
+		}
+	}
+}
+
+// cachedPages reports how many of the file's pages are in the page cache.
+func cachedPages(t *testing.T, p string) int {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(data)
+	vec := make([]byte, (len(data)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&data[0])), uintptr(len(data)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
 }

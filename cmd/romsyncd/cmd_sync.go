@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/romsyncd/romsyncd/config"
 	"github.com/romsyncd/romsyncd/mounts"
 	"github.com/romsyncd/romsyncd/profiles"
+	"github.com/romsyncd/romsyncd/saves"
 	"github.com/romsyncd/romsyncd/status"
 	romsync "github.com/romsyncd/romsyncd/sync"
 	"github.com/romsyncd/romsyncd/sync/outcome"
@@ -115,20 +117,51 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 		fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(err.Error()))
 		worst = max(worst, exitCode(err))
 	}
-	for i, p := range sel {
+	for _, group := range cardGroups(sel) {
+		if len(group) > 1 {
+			// Several cards of one profile: synced at once, each library
+			// file read from the disk once (romsync.Share).
+			share := romsync.NewShare()
+			results := make([]cardResult, len(group))
+			var wg sync.WaitGroup
+			for j, i := range group {
+				opts[i].Share = share
+				wg.Go(func() {
+					results[j].rep, results[j].perr = syncProfile(ctx, opts[i])
+					if ctx.Err() == nil {
+						results[j].srep, results[j].serr = backupAfterPass(ctx, sel[i], results[j].rep, f.dryRun, log)
+					}
+				})
+			}
+			wg.Wait()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			for j, i := range group {
+				r := results[j]
+				code, err := finishProfile(sel[i], r, f, stdout, stderr)
+				if err != nil {
+					return err
+				}
+				worst = max(worst, code)
+			}
+			continue
+		}
+		i, p := group[0], sel[group[0]]
 		var bar *progressBar
 		if tty {
 			bar = newProgressBar(stdout, p.Name)
 			opts[i].Progress = bar
 			logs.setBar(bar)
 		}
-		rep, perr := syncProfile(ctx, opts[i])
+		var r cardResult
+		r.rep, r.perr = syncProfile(ctx, opts[i])
 		if bar != nil {
 			logs.setBar(nil)
 			bar.clear()
 		}
-		if errors.Is(perr, context.Canceled) {
-			return perr
+		if errors.Is(r.perr, context.Canceled) {
+			return r.perr
 		}
 		if err := ctx.Err(); err != nil {
 			// Interrupted: whatever the report says, the pass may not
@@ -136,17 +169,10 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 			return err
 		}
 		// Saves come home after the pass (profiles with saves:).
-		srep, serr := backupAfterPass(ctx, p, rep, f.dryRun, log)
-		if err := printReportSaves(rep, srep, serr, p, f, stdout); err != nil {
+		r.srep, r.serr = backupAfterPass(ctx, p, r.rep, f.dryRun, log)
+		code, err := finishProfile(p, r, f, stdout, stderr)
+		if err != nil {
 			return err
-		}
-		code := reportExit(rep)
-		if perr != nil {
-			fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(perr.Error()))
-		}
-		if serr != nil {
-			fmt.Fprintf(stderr, "romsyncd: %s: saves: %s\n", p.Name, oneLine(serr.Error()))
-			code = max(code, savesExit(serr))
 		}
 		worst = max(worst, code)
 	}
@@ -154,6 +180,46 @@ func runSync(ctx context.Context, g *globalFlags, f *syncFlags, stdout, stderr i
 		return &exitError{code: worst}
 	}
 	return nil
+}
+
+// cardResult is what one profile's (or card's) pass and saves backup gave.
+type cardResult struct {
+	rep  *romsync.Report
+	perr error
+	srep *saves.Report
+	serr error
+}
+
+// finishProfile prints a pass's report and problems and returns its exit
+// code.
+func finishProfile(p *config.Profile, r cardResult, f *syncFlags, stdout, stderr io.Writer) (int, error) {
+	if err := printReportSaves(r.rep, r.srep, r.serr, p, f, stdout); err != nil {
+		return 0, err
+	}
+	code := reportExit(r.rep)
+	if r.perr != nil {
+		fmt.Fprintf(stderr, "romsyncd: %s: %s\n", p.Name, oneLine(r.perr.Error()))
+	}
+	if r.serr != nil {
+		fmt.Fprintf(stderr, "romsyncd: %s: saves: %s\n", p.Name, oneLine(r.serr.Error()))
+		code = max(code, savesExit(r.serr))
+	}
+	return code, nil
+}
+
+// cardGroups groups the indexes of sel: the cards of one cards profile
+// (consecutive, as mountedCards lists them) together, every other profile
+// alone.
+func cardGroups(sel []*config.Profile) [][]int {
+	var out [][]int
+	for i, p := range sel {
+		if n := len(out); n > 0 && p.Cards != nil && sel[out[n-1][0]].Cards != nil && sel[out[n-1][0]].Name == p.Name {
+			out[n-1] = append(out[n-1], i)
+			continue
+		}
+		out = append(out, []int{i})
+	}
+	return out
 }
 
 // syncProfile runs one full pass of a profile.
