@@ -44,6 +44,14 @@ import (
 // of moved files itself, by content.
 func (s *Session) findMoved(fr *folderRun, listing map[string]targetStat, cp chan *copier, hashed *atomic.Int64) error {
 	t, dir := s.target, fr.u.Dir
+	// The usual case, checked without a copy of the manifest: every
+	// installed file is under its own name and none was ever moved.
+	if t.Every(dir, func(name string, e *cardstate.Entry) bool {
+		_, here := listing[name]
+		return e.Moved == "" && (here || !e.Installed() || e.Pending != nil)
+	}) {
+		return nil
+	}
 	present := make(map[string]bool, len(listing))
 	for _, st := range listing {
 		present[s.names.Key(st.Name)] = true

@@ -78,30 +78,54 @@ func plan(in planInput) folderPlan {
 	if key == nil {
 		key = func(s string) string { return s }
 	}
-	listByKey := make(map[string]targetStat, len(in.Listing))
-	for _, st := range in.Listing {
-		listByKey[key(st.Name)] = st
+	// The target's files and the manifest's by collision key. On a
+	// case-sensitive card whose names are all in NFC the key is the name:
+	// the maps are used as they are.
+	listByKey := in.Listing
+	if !keyedByName(in.Listing, key) {
+		listByKey = make(map[string]targetStat, len(in.Listing))
+		for _, st := range in.Listing {
+			listByKey[key(st.Name)] = st
+		}
 	}
-	manByKey := make(map[string]string, len(in.Manifest))
-	for name := range in.Manifest {
-		manByKey[key(name)] = name
+	var manByKey map[string]string // nil: the manifest's names are their keys
+	if !keyedByName(in.Manifest, key) {
+		manByKey = make(map[string]string, len(in.Manifest))
+		for name := range in.Manifest {
+			manByKey[key(name)] = name
+		}
+	}
+	manName := func(k string) (string, bool) {
+		if manByKey == nil {
+			_, ok := in.Manifest[k]
+			return k, ok
+		}
+		name, ok := manByKey[k]
+		return name, ok
 	}
 
-	groups := make(map[string][]*srcFile, len(in.Sources))
+	// Library files by collision key; a key two files share (a conflict,
+	// rare) gets a group of its own.
+	byKey := make(map[string]*srcFile, len(in.Sources))
+	shared := map[string][]*srcFile{}
+	keys := make([]string, 0, len(in.Sources))
 	for i := range in.Sources {
 		s := &in.Sources[i]
-		groups[s.Key] = append(groups[s.Key], s)
-	}
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
+		o, dup := byKey[s.Key]
+		switch {
+		case !dup:
+			byKey[s.Key] = s
+			keys = append(keys, s.Key)
+		case shared[s.Key] == nil:
+			shared[s.Key] = []*srcFile{o, s}
+		default:
+			shared[s.Key] = append(shared[s.Key], s)
+		}
 	}
 	sort.Strings(keys)
-	held := make(map[string]bool, len(keys)) // keys the library still has
+	held := byKey // keys the library still has
 	for _, k := range keys {
-		g := groups[k]
-		held[k] = true
-		if len(g) > 1 {
+		if g := shared[k]; g != nil {
 			for _, s := range g {
 				others := make([]string, 0, len(g)-1)
 				for _, o := range g {
@@ -114,9 +138,9 @@ func plan(in planInput) folderPlan {
 			}
 			continue
 		}
-		s := g[0]
+		s := byKey[k]
 		st, onTarget := listByKey[k]
-		mname, owned := manByKey[k]
+		mname, owned := manName(k)
 		var e *cardstate.Entry
 		if owned {
 			e = in.Manifest[mname]
@@ -161,7 +185,7 @@ func plan(in planInput) folderPlan {
 // planGone plans the manifest's files whose library file is gone: they
 // are deleted (mirror mode, library listed whole, target copy unchanged)
 // or forgotten, never overwritten.
-func planGone(p *folderPlan, in planInput, key func(string) string, held map[string]bool) {
+func planGone(p *folderPlan, in planInput, key func(string) string, held map[string]*srcFile) {
 	names := make([]string, 0, len(in.Manifest))
 	for name := range in.Manifest {
 		names = append(names, name)
@@ -169,7 +193,7 @@ func planGone(p *folderPlan, in planInput, key func(string) string, held map[str
 	sort.Strings(names)
 	for _, name := range names {
 		e := in.Manifest[name]
-		if held[key(name)] {
+		if _, ok := held[key(name)]; ok {
 			continue
 		}
 		st, onTarget := in.Listing[name]
@@ -197,4 +221,14 @@ func joinList(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// keyedByName reports whether every name of m is its own collision key.
+func keyedByName[V any](m map[string]V, key func(string) string) bool {
+	for name := range m {
+		if key(name) != name {
+			return false
+		}
+	}
+	return true
 }

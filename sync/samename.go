@@ -51,9 +51,18 @@ func (c *sameHashes) put(f *srcFile, h cardstate.Hash) {
 // dropSameContent leaves out of u's sources the files that share a target
 // name with files of identical content (see above).
 func (s *Session) dropSameContent(u *unit, cp chan *copier, hashed *atomic.Int64) {
-	groups := map[string][]int{}
+	first := make(map[string]int, len(u.Sources))
+	groups := map[string][]int{} // only keys two files share: the rare case
 	for i, f := range u.Sources {
-		groups[f.Key] = append(groups[f.Key], i)
+		j, dup := first[f.Key]
+		switch {
+		case !dup:
+			first[f.Key] = i
+		case groups[f.Key] == nil:
+			groups[f.Key] = []int{j, i}
+		default:
+			groups[f.Key] = append(groups[f.Key], i)
+		}
 	}
 	drop := map[int]bool{}
 	for _, g := range groups {

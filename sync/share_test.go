@@ -45,6 +45,11 @@ func TestShareKeepsAFileCachedForTheOtherCard(t *testing.T) {
 	for _, name := range []string{"both.gb", "onlya.gb", "left.gb"} {
 		p := filepath.Join(root, name)
 		require.NoError(t, os.WriteFile(p, content(name, 256<<10), 0o644))
+		// On the disk: dirty pages cannot be dropped.
+		fh, err := os.Open(p)
+		require.NoError(t, err)
+		require.NoError(t, fh.Sync())
+		require.NoError(t, fh.Close())
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		files[name] = &srcFile{Rel: name, Size: st.Size(), Mtime: st.ModTime().UnixNano()}

@@ -41,6 +41,21 @@ func (t *State) Entries(dir string) map[string]*Entry {
 	return out
 }
 
+// Every reports whether fn holds for every entry of dir (true for none);
+// fn runs under the manifests' lock and must not call the State.
+func (t *State) Every(dir string, fn func(name string, e *Entry) bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.folders[dir]; f != nil {
+		for k, v := range f.Files {
+			if !fn(k, v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Pending returns the entries of dir that record an install in flight
 // (nil when none do, the usual case).
 func (t *State) Pending(dir string) map[string]*Entry {
