@@ -2,6 +2,7 @@ package measure
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,55 @@ func TestIdleOwnProcess(t *testing.T) {
 	}
 	if res.RSSKiB <= 0 || res.HWMKiB < res.RSSKiB || res.CPUSeconds < 0 || res.WindowSeconds < 0.05 {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestWaitInSync(t *testing.T) {
+	tests := []struct {
+		name    string
+		doneAt  int // the poll that reports in sync; 0: never
+		failAt  int // the poll that fails; 0: never
+		wantErr string
+	}{
+		{name: "in sync on the third poll", doneAt: 3},
+		{name: "profile fails", failAt: 2, wantErr: "profile failed"},
+		{name: "never in sync", wantErr: "not in sync"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			polls := 0
+			res, err := WaitInSync(context.Background(), InSyncConfig{
+				PID: os.Getpid(), Poll: time.Millisecond, Timeout: 200 * time.Millisecond,
+				Check: func(context.Context) (bool, error) {
+					polls++
+					if polls == tt.failAt {
+						return false, errors.New("profile failed")
+					}
+					return polls == tt.doneAt, nil
+				},
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Polls != tt.doneAt || res.Seconds <= 0 || res.HWMKiB < res.RSSKiB || res.RSSKiB <= 0 {
+				t.Fatalf("result %+v", res)
+			}
+		})
+	}
+}
+
+func TestWaitInSyncDaemonGone(t *testing.T) {
+	_, err := WaitInSync(context.Background(), InSyncConfig{
+		PID: 1 << 30, Poll: time.Millisecond, Timeout: time.Second,
+		Check: func(context.Context) (bool, error) { return false, nil },
+	})
+	if err == nil || !strings.Contains(err.Error(), "gone") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -1,9 +1,11 @@
 // Command probe is the benchmark runner's measuring helper: it times a
 // daemon's propagation of new files, samples an idle daemon's CPU and
-// memory, compares a mirror with its source, and links a library subset.
+// memory, times a restarted daemon until it is in sync, compares a mirror
+// with its source, and links a library subset.
 //
 //	probe latency -src LIB -dst MIRROR -folder "Nintendo - Game Boy" -n 20
 //	probe idle -pid PID -window 60s
+//	probe insync -pid PID -socket SOCK -profile NAME -start $EPOCHREALTIME
 //	probe compare -src LIB -dst MIRROR [-modify-window 1s] [-ignore .romsyncd]
 //	probe subset -src LIB -dst SUBSET -n 4000
 package main
@@ -11,21 +13,24 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/romsyncd/romsyncd/bench/library"
 	"github.com/romsyncd/romsyncd/bench/measure"
+	"github.com/romsyncd/romsyncd/status"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe latency|idle|compare|subset [flags]")
+		fmt.Fprintln(os.Stderr, "usage: probe latency|idle|insync|compare|subset [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -36,12 +41,14 @@ func main() {
 		err = latency(ctx, args)
 	case "idle":
 		err = idle(ctx, args)
+	case "insync":
+		err = insync(ctx, args)
 	case "compare":
 		err = compare(args)
 	case "subset":
 		err = subset(args)
 	default:
-		err = fmt.Errorf("unknown command %q (latency, idle, compare, subset)", cmd)
+		err = fmt.Errorf("unknown command %q (latency, idle, insync, compare, subset)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "probe:", err)
@@ -89,6 +96,59 @@ func idle(ctx context.Context, args []string) error {
 		return fmt.Errorf("idle: need -pid")
 	}
 	res, err := measure.Idle(ctx, c)
+	if err != nil {
+		return err
+	}
+	return printJSON(res)
+}
+
+// insync waits until the daemon PID, started at -start (seconds since the
+// epoch, as bash's $EPOCHREALTIME), says on its control socket that the
+// profile is in sync with no dirty folder, and prints how long that took
+// and the daemon's memory then.
+func insync(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("insync", flag.ExitOnError)
+	c := measure.InSyncConfig{Proc: "/proc"}
+	fs.IntVar(&c.PID, "pid", 0, "daemon process id")
+	socket := fs.String("socket", "", "the daemon's control socket")
+	profile := fs.String("profile", "", "profile to wait for")
+	start := fs.String("start", "", "when the daemon was started, in seconds since the epoch (default: now)")
+	fs.DurationVar(&c.Poll, "poll", 20*time.Millisecond, "status polling interval")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "give up this long after the start")
+	fs.Parse(args)
+	if c.PID <= 0 || *socket == "" || *profile == "" {
+		return fmt.Errorf("insync: need -pid, -socket and -profile")
+	}
+	if *start != "" {
+		secs, err := strconv.ParseFloat(strings.Replace(*start, ",", ".", 1), 64)
+		if err != nil {
+			return fmt.Errorf("insync: -start %q: %w", *start, err)
+		}
+		c.Start = time.Unix(0, int64(secs*1e9))
+	}
+	c.Check = func(ctx context.Context) (bool, error) {
+		st, err := status.GetStatus(ctx, *socket)
+		if errors.Is(err, status.ErrNoDaemon) {
+			return false, nil // not listening yet
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, p := range st {
+			if p.Name != *profile {
+				continue
+			}
+			switch p.State {
+			case status.StateInSync:
+				return p.DirtyFolders == 0, nil
+			case status.StateError, status.StateNotInSync, status.StatePausedOffline:
+				return false, fmt.Errorf("profile %s is %s: %s%s", p.Name, p.State, p.LastError, p.Offline)
+			}
+			return false, nil
+		}
+		return false, nil // profiles are listed once the daemon has loaded them
+	}
+	res, err := measure.WaitInSync(ctx, c)
 	if err != nil {
 		return err
 	}
