@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/romsyncd/romsyncd/internal/powerfs"
+	"github.com/romsyncd/romsyncd/sync/cardstate"
 )
 
 // What the power-cut trials check after a cut, and how they report it.
@@ -45,12 +46,33 @@ func (w *world) checkOwnFiles(reverted []powerfs.Reverted) []string {
 			problems = append(problems, fmt.Sprintf(".romsyncd/%s: %v", rel, err))
 			return nil
 		}
-		if bad := badJSON(data, rel == "marker"); bad != "" {
+		bad := ""
+		if want == "a folder manifest" {
+			bad = badManifest(base, data)
+		} else {
+			bad = badJSON(data, rel == "marker")
+		}
+		if bad != "" {
 			problems = append(problems, fmt.Sprintf(".romsyncd/%s (%s): %s%s", rel, want, bad, w.revertedNote(p, reverted)))
 		}
 		return nil
 	})
 	return problems
+}
+
+// badManifest says what is wrong with a folder manifest (a binary file
+// with a trailing hash, see cardstate), or "" when nothing is.
+func badManifest(name string, data []byte) string {
+	switch {
+	case len(data) == 0:
+		return "0 bytes"
+	case len(bytes.Trim(data, "\x00")) == 0:
+		return fmt.Sprintf("%d bytes, all NUL", len(data))
+	}
+	if _, err := cardstate.DecodeManifest(name, data); err != nil {
+		return fmt.Sprintf("%d bytes, damaged: %v", len(data), err)
+	}
+	return ""
 }
 
 // badJSON says what is wrong with a file that must hold a JSON document,

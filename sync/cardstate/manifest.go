@@ -310,6 +310,12 @@ func readManifest(p, name string) (*Folder, fileSig, error) {
 	return m, sigOf(fi), err
 }
 
+// DecodeManifest decodes the content of the manifest file called name
+// (either format); a damaged one is an error.
+func DecodeManifest(name string, data []byte) (*Folder, error) {
+	return decodeManifest(name, name, data)
+}
+
 func decodeManifest(p, name string, data []byte) (*Folder, error) {
 	var f *Folder
 	if isBinary(data) {
