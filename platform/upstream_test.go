@@ -302,3 +302,29 @@ func TestFunKeyOSFolders(t *testing.T) {
 	rows := readUpstream(t, "funkeyos/collections.tsv")
 	checkLayoutFolders(t, "funkeyos", column(rows, 0), sameName, nil)
 }
+
+// crossmixOther are CrossMix-OS folders that, as library folders, mean
+// another platform than CrossMix's, or none the catalog has.
+var crossmixOther = map[string]string{}
+
+func TestCrossMixFolders(t *testing.T) {
+	rows := readUpstream(t, "crossmix/rompaths.tsv")
+	folders := slices.Compact(slices.Sorted(slices.Values(column(rows, 1))))
+	checkLayoutFolders(t, "crossmix", folders, sameName, crossmixOther)
+}
+
+// twmenuOther are TWiLight Menu++ folders for systems the catalog lacks.
+var twmenuOther = map[string]string{
+	"dsi": "DSiWare and DSi-exclusive games; no DAT platform in the catalog",
+	"m5":  "the Sord M5; not in the catalog",
+}
+
+func TestTWiLightMenuFolders(t *testing.T) {
+	rows := readUpstream(t, "twmenu/roms.tsv")
+	checkLayoutFolders(t, "twmenu", column(rows, 0), sameName, twmenuOther)
+	for _, id := range []string{"gbc", "sgb"} {
+		if p, _ := Lookup(id); p.Folders["twmenu"] != "gb" {
+			t.Errorf("%s twmenu folder = %q, want gb (the placeholder: \"Place GB, GBC, and-or SGB ROMs here\")", id, p.Folders["twmenu"])
+		}
+	}
+}
