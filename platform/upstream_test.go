@@ -328,3 +328,20 @@ func TestTWiLightMenuFolders(t *testing.T) {
 		}
 	}
 }
+
+// spruceOther are spruceOS folders that, as library folders, mean another
+// platform than spruce's, or none the catalog has.
+var spruceOther = map[string]string{}
+
+func TestSpruceFolders(t *testing.T) {
+	rows := readUpstream(t, "spruce/emus.tsv")
+	var folders []string
+	for _, r := range rows {
+		f := r[1]
+		if f == "=" || f == "listed" { // the newer config format, or not read: Roms/<emu>
+			f = r[0]
+		}
+		folders = append(folders, f)
+	}
+	checkLayoutFolders(t, "spruce", folders, sameName, spruceOther)
+}
