@@ -345,3 +345,16 @@ func TestSpruceFolders(t *testing.T) {
 	}
 	checkLayoutFolders(t, "spruce", folders, sameName, spruceOther)
 }
+
+// miyoocfwOther are MiyooCFW folders that, as library folders, mean
+// another platform than MiyooCFW's, or none the catalog has.
+var miyoocfwOther = map[string]string{}
+
+func TestMiyooCFWFolders(t *testing.T) {
+	rows := readUpstream(t, "miyoocfw/folders.tsv")
+	folders := slices.Compact(slices.Sorted(slices.Values(column(rows, 0))))
+	checkLayoutFolders(t, "miyoocfw", folders, sameName, miyoocfwOther)
+	if p, _ := Lookup("gbc"); p.Folders["miyoocfw"] != "GBC" {
+		t.Errorf("gbc miyoocfw folder = %q, want GBC (the card's main/roms/GBC)", p.Folders["miyoocfw"])
+	}
+}
