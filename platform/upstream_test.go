@@ -358,3 +358,18 @@ func TestMiyooCFWFolders(t *testing.T) {
 		t.Errorf("gbc miyoocfw folder = %q, want GBC (the card's main/roms/GBC)", p.Folders["miyoocfw"])
 	}
 }
+
+// pocketOther are Pocket platform ids that, as library folders, mean a
+// platform whose ROMs the core cannot read as a library holds them.
+var pocketOther = map[string]string{
+	"gameandwatch": "the Game & Watch core reads .gnw packages, not a library's .mgw",
+	"ng":           "the Neo Geo core reads ROMs split per chip, named by a JSON per game, not MAME zips",
+}
+
+func TestPocketFolders(t *testing.T) {
+	rows := readUpstream(t, "pocket/platforms.tsv")
+	ids := slices.Compact(slices.Sorted(slices.Values(column(rows, 0))))
+	checkLayoutFolders(t, "pocket", ids, func(catalog, id string) bool {
+		return catalog == id
+	}, pocketOther)
+}
