@@ -373,3 +373,13 @@ func TestPocketFolders(t *testing.T) {
 		return catalog == id
 	}, pocketOther)
 }
+
+// adamOther are Adam image folders that, as library folders, mean another
+// platform than Adam's, or none the catalog has.
+var adamOther = map[string]string{}
+
+func TestAdamFolders(t *testing.T) {
+	rows := readUpstream(t, "adam/sections.tsv")
+	folders := slices.Compact(slices.Sorted(slices.Values(column(rows, 2))))
+	checkLayoutFolders(t, "adam", folders, sameName, adamOther)
+}
