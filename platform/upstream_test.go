@@ -338,7 +338,7 @@ func TestSpruceFolders(t *testing.T) {
 	var folders []string
 	for _, r := range rows {
 		f := r[1]
-		if f == "=" || f == "listed" { // the newer config format, or not read: Roms/<emu>
+		if f == "=" { // the newer config format: Roms/<emu>
 			f = r[0]
 		}
 		folders = append(folders, f)
