@@ -78,7 +78,7 @@ func TestSharedDeviceKeys(t *testing.T) {
 	}
 	want := map[string]string{
 		"gameboy gb,gbc":                 "gb",
-		"gb gb,gbc":                      "gb",
+		"gb gb,gbc,sgb":                  "gb",
 		"sms gg,sg1000,sms":              "sms",
 		"neogeo neocd,neogeo":            "neogeo",
 		"ngp ngp,ngpc":                   "ngp",

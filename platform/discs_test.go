@@ -18,6 +18,8 @@ func TestDiscStyles(t *testing.T) {
 		{"knulli", DiscsFlat}, // an alias of batocera
 		{"batocera", DiscsFlat},
 		{"rocknix", DiscsFlat},
+		{"spruce", DiscsHidden},
+		{"crossmix", DiscsAsIs}, // no m3u generator found in CrossMix-OS
 		{"es", DiscsAsIs},
 		{"pocket", DiscsAsIs},
 		{"", DiscsAsIs},

@@ -302,3 +302,84 @@ func TestFunKeyOSFolders(t *testing.T) {
 	rows := readUpstream(t, "funkeyos/collections.tsv")
 	checkLayoutFolders(t, "funkeyos", column(rows, 0), sameName, nil)
 }
+
+// crossmixOther are CrossMix-OS folders that, as library folders, mean
+// another platform than CrossMix's, or none the catalog has.
+var crossmixOther = map[string]string{}
+
+func TestCrossMixFolders(t *testing.T) {
+	rows := readUpstream(t, "crossmix/rompaths.tsv")
+	folders := slices.Compact(slices.Sorted(slices.Values(column(rows, 1))))
+	checkLayoutFolders(t, "crossmix", folders, sameName, crossmixOther)
+}
+
+// twmenuOther are TWiLight Menu++ folders for systems the catalog lacks.
+var twmenuOther = map[string]string{
+	"dsi": "DSiWare and DSi-exclusive games; no DAT platform in the catalog",
+	"m5":  "the Sord M5; not in the catalog",
+}
+
+func TestTWiLightMenuFolders(t *testing.T) {
+	rows := readUpstream(t, "twmenu/roms.tsv")
+	checkLayoutFolders(t, "twmenu", column(rows, 0), sameName, twmenuOther)
+	for _, id := range []string{"gbc", "sgb"} {
+		if p, _ := Lookup(id); p.Folders["twmenu"] != "gb" {
+			t.Errorf("%s twmenu folder = %q, want gb (the placeholder: \"Place GB, GBC, and-or SGB ROMs here\")", id, p.Folders["twmenu"])
+		}
+	}
+}
+
+// spruceOther are spruceOS folders that, as library folders, mean another
+// platform than spruce's, or none the catalog has.
+var spruceOther = map[string]string{}
+
+func TestSpruceFolders(t *testing.T) {
+	rows := readUpstream(t, "spruce/emus.tsv")
+	var folders []string
+	for _, r := range rows {
+		f := r[1]
+		if f == "=" { // the newer config format: Roms/<emu>
+			f = r[0]
+		}
+		folders = append(folders, f)
+	}
+	checkLayoutFolders(t, "spruce", folders, sameName, spruceOther)
+}
+
+// miyoocfwOther are MiyooCFW folders that, as library folders, mean
+// another platform than MiyooCFW's, or none the catalog has.
+var miyoocfwOther = map[string]string{}
+
+func TestMiyooCFWFolders(t *testing.T) {
+	rows := readUpstream(t, "miyoocfw/folders.tsv")
+	folders := slices.Compact(slices.Sorted(slices.Values(column(rows, 0))))
+	checkLayoutFolders(t, "miyoocfw", folders, sameName, miyoocfwOther)
+	if p, _ := Lookup("gbc"); p.Folders["miyoocfw"] != "GBC" {
+		t.Errorf("gbc miyoocfw folder = %q, want GBC (the card's main/roms/GBC)", p.Folders["miyoocfw"])
+	}
+}
+
+// pocketOther are Pocket platform ids that, as library folders, mean a
+// platform whose ROMs the core cannot read as a library holds them.
+var pocketOther = map[string]string{
+	"gameandwatch": "the Game & Watch core reads .gnw packages, not a library's .mgw",
+	"ng":           "the Neo Geo core reads ROMs split per chip, named by a JSON per game, not MAME zips",
+}
+
+func TestPocketFolders(t *testing.T) {
+	rows := readUpstream(t, "pocket/platforms.tsv")
+	ids := slices.Compact(slices.Sorted(slices.Values(column(rows, 0))))
+	checkLayoutFolders(t, "pocket", ids, func(catalog, id string) bool {
+		return catalog == id
+	}, pocketOther)
+}
+
+// adamOther are Adam image folders that, as library folders, mean another
+// platform than Adam's, or none the catalog has.
+var adamOther = map[string]string{}
+
+func TestAdamFolders(t *testing.T) {
+	rows := readUpstream(t, "adam/sections.tsv")
+	folders := slices.Compact(slices.Sorted(slices.Values(column(rows, 2))))
+	checkLayoutFolders(t, "adam", folders, sameName, adamOther)
+}
