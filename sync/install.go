@@ -13,6 +13,7 @@ import (
 
 	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/sync/outcome"
+	"golang.org/x/sys/unix"
 )
 
 // install copies the folder's new and changed files in batches (see
@@ -313,6 +314,14 @@ func (b *batch) flush() error {
 // and left out.
 func (b *batch) verify(ctx context.Context) ([]*staged, error) {
 	if !b.s.opts.Verify {
+		// Nothing reads the files back: their pages, clean since the
+		// flush, go now (a mirror must not evict the machine's work).
+		for _, st := range b.temps {
+			if fd, err := openRead(st.tmp); err == nil {
+				_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+				unix.Close(fd)
+			}
+		}
 		return b.temps, nil
 	}
 	if b.s.noReadBack {
