@@ -71,7 +71,7 @@ var romFolders = map[string]string{
 	"miyoocfw":  "roms",
 	"funkeyos":  "",
 	"twmenu":    "roms",
-	"adam":      "ROMS",
+	"adam":      "roms", // RG350_adam_image: roms/<x> on the external card
 
 	"mister-mgl": "games", // mister with its launchers' folders
 }
