@@ -159,7 +159,7 @@ func (s *Session) settleMoved(fr *folderRun, e *cardstate.Entry, cp chan *copier
 		return e.WithoutPending(), nil
 	}
 	c := <-cp
-	h, n, err := hashFile(filepath.Join(fr.abs, filepath.FromSlash(e.Moved)), c.buf, hashed)
+	h, n, err := hashFile(filepath.Join(fr.abs, filepath.FromSlash(e.Moved)), c.buffer(), hashed)
 	cp <- c
 	if err != nil {
 		return nil, s.targetErr(fr.abs, err)
@@ -247,7 +247,7 @@ func (s *Session) searchMoved(fr *folderRun, listing map[string]targetStat, lost
 				continue
 			}
 			c := <-cp
-			h, n, err := hashFile(filepath.Join(fr.abs, filepath.FromSlash(m.rel)), c.buf, hashed)
+			h, n, err := hashFile(filepath.Join(fr.abs, filepath.FromSlash(m.rel)), c.buffer(), hashed)
 			cp <- c
 			if err != nil {
 				if cerr := s.targetErr(fr.abs, err); outcome.Fatal(cerr) {

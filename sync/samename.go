@@ -118,7 +118,7 @@ func (s *Session) sameGroup(u *unit, g []int, cp chan *copier, hashed *atomic.In
 			c := <-cp
 			var read int64
 			var err error
-			h, read, err = hashFile(filepath.Join(s.opts.Source, filepath.FromSlash(f.Rel)), c.buf, hashed)
+			h, read, err = hashFile(filepath.Join(s.opts.Source, filepath.FromSlash(f.Rel)), c.buffer(), hashed)
 			cp <- c
 			if err != nil || read != f.Size {
 				return 0, false // the plan reports the conflict; the copy, a read problem
