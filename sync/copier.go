@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	stdsync "sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -135,52 +134,32 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 		_ = unix.Fadvise(src, 0, 0, unix.FADV_SEQUENTIAL)
 	}
 
-	tmpPath, tmp, err := c.createTemp(dstDir, uint32(before.Mode&0o777))
+	tmp, err := c.openTemp(dstDir, uint32(before.Mode&0o777))
 	if err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
+		return st, err
 	}
-	st.tmp = tmpPath
-	tmpOpen := true
+	st.tmp = tmp.path
 	defer func() {
 		if err != nil {
-			if tmpOpen {
-				unix.Close(tmp)
-			}
-			os.Remove(st.tmp)
+			tmp.discard()
 			st.tmp = ""
 		}
 	}()
-	hash, n, err := c.copyData(ctx, src, tmp, dstDir, st.tmp, s.Rel, size)
+	hash, n, err := c.copyData(ctx, src, tmp, s.Rel, size)
 	if err != nil {
 		return st, err
 	}
 	c.hashed.Add(n)
 	c.share.read(s, src) // drops the file's cached pages, unless another card still needs them
-	var after, now unix.Stat_t
-	if err := unix.Fstat(src, &after); err != nil {
-		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
+	if err := unchanged(src, srcPath, s.Rel, &before); err != nil {
+		return st, err
 	}
-	perr := unix.Stat(srcPath, &now)
 	mt := time.Unix(before.Mtim.Unix())
-	if after.Size != size || after.Mtim != before.Mtim || perr != nil || now.Ino != after.Ino || now.Dev != after.Dev ||
-		beingWritten(src, mt) {
-		return st, fmt.Errorf("%s: %w", s.Rel, errSourceChanged)
-	}
 	if n != size {
 		return st, fmt.Errorf("%s: %w: read %d of %d bytes", s.Rel, errShortRead, n, size)
 	}
-	ts := []unix.Timespec{before.Mtim, before.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, st.tmp, ts, 0); err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("set mtime of %s: %w", st.tmp, err)})
-	}
-	if c.perFileSync {
-		if err := unix.Fsync(tmp); err != nil {
-			return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("fsync %s: %w", st.tmp, err)})
-		}
-	}
-	tmpOpen = false
-	if err := unix.Close(tmp); err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("close %s: %w", st.tmp, err)})
+	if err := tmp.finish(before.Mtim, c.perFileSync); err != nil {
+		return st, err
 	}
 	st.act = a
 	st.hash = hash
@@ -190,10 +169,26 @@ func (c *copier) stage(ctx context.Context, dstDir string, a action) (st staged,
 	return st, nil
 }
 
-// copyData copies the open library file src into the temp file tmp (at
-// tmpPath in dstDir) while hashing it, and returns the hash and the bytes
-// copied. A target that runs out of room is ErrTargetFull.
-func (c *copier) copyData(ctx context.Context, src, tmp int, dstDir, tmpPath, rel string, size int64) (cardstate.Hash, int64, error) {
+// unchanged checks, once a library file is read, that it is the version
+// stat-ed before the read (before): same size and mtime, still at its path,
+// nobody writing it. Otherwise the read may mix versions: errSourceChanged.
+func unchanged(fd int, path, rel string, before *unix.Stat_t) error {
+	var after, now unix.Stat_t
+	if err := unix.Fstat(fd, &after); err != nil {
+		return fmt.Errorf("stat %s: %w", rel, err)
+	}
+	perr := unix.Stat(path, &now)
+	if after.Size != before.Size || after.Mtim != before.Mtim || perr != nil || now.Ino != after.Ino || now.Dev != after.Dev ||
+		beingWritten(fd, time.Unix(before.Mtim.Unix())) {
+		return fmt.Errorf("%s: %w", rel, errSourceChanged)
+	}
+	return nil
+}
+
+// copyData copies the open library file src into the temp file tmp while
+// hashing it, and returns the hash and the bytes copied. A target that
+// runs out of room is ErrTargetFull.
+func (c *copier) copyData(ctx context.Context, src int, tmp *tempFile, rel string, size int64) (cardstate.Hash, int64, error) {
 	h := xxhash.New()
 	var n int64
 	for {
@@ -203,14 +198,8 @@ func (c *copier) copyData(ctx context.Context, src, tmp int, dstDir, tmpPath, re
 		m, rerr := readFull(src, c.buffer())
 		if m > 0 {
 			h.Write(c.buf[:m])
-			if werr := writeAll(tmp, c.buf[:m]); werr != nil {
-				if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
-					// Another writer took the space after the check.
-					have, _ := targetfs.Free(dstDir)
-					return 0, n, fmt.Errorf("%w: need %s more for %s, have %s free in %s: %w", outcome.ErrTargetFull,
-						bytesize.Format(size-n), rel, bytesize.Format(int64(have)), dstDir, werr)
-				}
-				return 0, n, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("write %s: %w", tmpPath, werr)})
+			if err := tmp.write(c.buf[:m], rel, size-n); err != nil {
+				return 0, n, err
 			}
 			n += int64(m)
 			if c.progress != nil {
@@ -264,10 +253,6 @@ func openRead(p string) (int, error) {
 
 // createTemp creates a new temp file (dot-prefixed: no frontend lists it)
 // in dir with the given permissions.
-func (c *copier) createTemp(dir string, perm uint32) (string, int, error) {
-	return createTemp(dir, perm, !c.noChmod)
-}
-
 func createTemp(dir string, perm uint32, chmod bool) (string, int, error) {
 	for try := 0; ; try++ {
 		var rnd [6]byte

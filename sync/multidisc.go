@@ -2,21 +2,16 @@ package sync
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/romsyncd/romsyncd/internal/bytesize"
 	"github.com/romsyncd/romsyncd/sync/cardstate"
-	"github.com/romsyncd/romsyncd/sync/outcome"
-	"github.com/romsyncd/romsyncd/targetfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -281,47 +276,30 @@ func (c *copier) stageContent(ctx context.Context, dstDir string, a action) (st 
 	if err := c.reserve(dstDir, s.Rel, size); err != nil {
 		return st, err
 	}
-	tmpPath, tmp, err := c.createTemp(dstDir, 0o644)
+	tmp, err := c.openTemp(dstDir, 0o644)
 	if err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
+		return st, err
 	}
-	st.tmp = tmpPath
-	tmpOpen := true
+	st.tmp = tmp.path
 	defer func() {
 		if err != nil {
-			if tmpOpen {
-				unix.Close(tmp)
-			}
-			os.Remove(tmpPath)
+			tmp.discard()
 			st.tmp = ""
 		}
 	}()
-	if werr := writeAll(tmp, s.Content); werr != nil {
-		if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
-			have, _ := targetfs.Free(dstDir)
-			return st, fmt.Errorf("%w: need %s for %s, have %s free in %s: %w", outcome.ErrTargetFull,
-				bytesize.Format(size), s.Rel, bytesize.Format(int64(have)), dstDir, werr)
-		}
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("write %s: %w", tmpPath, werr)})
+	if err := tmp.write(s.Content, s.Rel, size); err != nil {
+		return st, err
 	}
 	if c.progress != nil {
 		c.progress(size)
 	}
 	c.hashed.Add(size)
+	mtime := unix.NsecToTimespec(time.Now().UnixNano())
 	if s.ContentTime > 0 {
-		ts := []unix.Timespec{unix.NsecToTimespec(s.ContentTime), unix.NsecToTimespec(s.ContentTime)}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, tmpPath, ts, 0); err != nil {
-			return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("set mtime of %s: %w", tmpPath, err)})
-		}
+		mtime = unix.NsecToTimespec(s.ContentTime)
 	}
-	if c.perFileSync {
-		if err := unix.Fsync(tmp); err != nil {
-			return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("fsync %s: %w", tmpPath, err)})
-		}
-	}
-	tmpOpen = false
-	if err := unix.Close(tmp); err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("close %s: %w", tmpPath, err)})
+	if err := tmp.finish(mtime, c.perFileSync); err != nil {
+		return st, err
 	}
 	st.act = a
 	st.hash = cardstate.Hash(xxhash.Sum64(s.Content))

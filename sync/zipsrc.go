@@ -14,14 +14,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/romsyncd/romsyncd/internal/bytesize"
 	"github.com/romsyncd/romsyncd/sync/cardstate"
-	"github.com/romsyncd/romsyncd/sync/outcome"
-	"github.com/romsyncd/romsyncd/targetfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -247,22 +243,18 @@ func (c *copier) stageZip(ctx context.Context, dstDir string, a action) (st stag
 	}
 	defer r.Close()
 
-	tmpPath, tmp, err := c.createTemp(dstDir, uint32(before.Mode&0o777))
+	tmp, err := c.openTemp(dstDir, uint32(before.Mode&0o777))
 	if err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("create temp in %s: %w", dstDir, err)})
+		return st, err
 	}
-	st.tmp = tmpPath
-	tmpOpen := true
+	st.tmp = tmp.path
 	defer func() {
 		if err != nil {
-			if tmpOpen {
-				unix.Close(tmp)
-			}
-			os.Remove(st.tmp)
+			tmp.discard()
 			st.tmp = ""
 		}
 	}()
-	hash, crc, n, err := c.copyMember(ctx, r, tmp, dstDir, st.tmp, s.Rel, size, m.CRC32)
+	hash, crc, n, err := c.copyMember(ctx, r, tmp, s.Rel, size, m.CRC32)
 	if err != nil {
 		return st, err
 	}
@@ -271,30 +263,14 @@ func (c *copier) stageZip(ctx context.Context, dstDir string, a action) (st stag
 		return st, &zipError{rel: s.Rel, msg: fmt.Sprintf("%s is damaged: extracted %d bytes with CRC32 %08x, its central directory says %d bytes with CRC32 %08x",
 			m.Name, n, crc, size, m.CRC32)}
 	}
-	var after, now unix.Stat_t
-	if err := unix.Fstat(fd, &after); err != nil {
-		return st, fmt.Errorf("stat %s: %w", s.Rel, err)
-	}
-	perr := unix.Stat(srcPath, &now)
-	mt := time.Unix(before.Mtim.Unix())
-	if after.Size != before.Size || after.Mtim != before.Mtim || perr != nil || now.Ino != after.Ino || now.Dev != after.Dev ||
-		beingWritten(fd, mt) {
-		return st, fmt.Errorf("%s: %w", s.Rel, errSourceChanged)
+	if err := unchanged(fd, srcPath, s.Rel, &before); err != nil {
+		return st, err
 	}
 	_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
-	ts := []unix.Timespec{before.Mtim, before.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, st.tmp, ts, 0); err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("set mtime of %s: %w", st.tmp, err)})
+	if err := tmp.finish(before.Mtim, c.perFileSync); err != nil {
+		return st, err
 	}
-	if c.perFileSync {
-		if err := unix.Fsync(tmp); err != nil {
-			return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("fsync %s: %w", st.tmp, err)})
-		}
-	}
-	tmpOpen = false
-	if err := unix.Close(tmp); err != nil {
-		return st, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("close %s: %w", st.tmp, err)})
-	}
+	mt := time.Unix(before.Mtim.Unix())
 	st.act = a
 	st.hash = hash
 	st.size = n
@@ -308,7 +284,7 @@ func (c *copier) stageZip(ctx context.Context, dstDir string, a action) (st stag
 // want, the zip's: archive/zip skips its own check when the zip says 0). It never writes more than size bytes: a member that inflates past
 // what the zip declares (a zip bomb) is damage. archive/zip's own CRC check
 // at the end of the member (ErrChecksum) is damage too.
-func (c *copier) copyMember(ctx context.Context, r io.Reader, tmp int, dstDir, tmpPath, rel string, size int64, want uint32) (cardstate.Hash, uint32, int64, error) {
+func (c *copier) copyMember(ctx context.Context, r io.Reader, tmp *tempFile, rel string, size int64, want uint32) (cardstate.Hash, uint32, int64, error) {
 	h := xxhash.New()
 	crc := crc32.NewIEEE()
 	buf := c.buffer()
@@ -325,14 +301,8 @@ func (c *copier) copyMember(ctx context.Context, r io.Reader, tmp int, dstDir, t
 		if m > 0 {
 			h.Write(buf[:m])
 			crc.Write(buf[:m])
-			if werr := writeAll(tmp, buf[:m]); werr != nil {
-				if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
-					// As in copyData: another writer took the space.
-					have, _ := targetfs.Free(dstDir)
-					return 0, 0, n, fmt.Errorf("%w: need %s more for %s, have %s free in %s: %w", outcome.ErrTargetFull,
-						bytesize.Format(size-n), rel, bytesize.Format(int64(have)), dstDir, werr)
-				}
-				return 0, 0, n, outcome.OfTarget(dstDir, &targetIOError{fmt.Errorf("write %s: %w", tmpPath, werr)})
+			if err := tmp.write(buf[:m], rel, size-n); err != nil {
+				return 0, 0, n, err
 			}
 			n += int64(m)
 			if c.progress != nil {
