@@ -48,6 +48,38 @@ func (fr *folderRun) copiers(c *copier, n int) []*copier {
 	return append([]*copier{c}, fr.helpers[:n-1]...)
 }
 
+// inFlight runs do(c, i) for every i < count, on up to n of the folder's
+// copiers at once (one by one on the worker's own c when n ≤ 1), each
+// copier taking the next index; once a do returns false no copier takes
+// another. It returns when every do has.
+func (fr *folderRun) inFlight(c *copier, n, count int, do func(c *copier, i int) bool) {
+	if n <= 1 || count <= 1 {
+		for i := range count {
+			if !do(c, i) {
+				return
+			}
+		}
+		return
+	}
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg stdsync.WaitGroup
+	for _, c := range fr.copiers(c, min(n, count)) {
+		wg.Go(func() {
+			for !stop.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= count {
+					return
+				}
+				if !do(c, i) {
+					stop.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // noteSrcErr records that a library file of the folder could not be read.
 func (fr *folderRun) noteSrcErr() {
 	fr.mu.Lock()

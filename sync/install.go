@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	stdsync "sync"
-	"sync/atomic"
 
 	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/sync/outcome"
@@ -208,50 +206,15 @@ func (b *batch) removeTemps() {
 func (b *batch) stage(ctx context.Context, acts []action) (full error, err error) {
 	b.c.space.forget() // ask the filesystem once per batch
 	b.c.prefetchSources(acts)
-	if b.s.opts.Parallel > 1 && len(acts) > 1 {
-		return b.stageParallel(ctx, acts)
-	}
-	for _, a := range acts {
-		st, err := b.fr.stageRetry(ctx, b.s, b.c, a, b.rep)
-		if err != nil {
-			if !errors.Is(err, outcome.ErrTargetFull) {
-				return nil, err
-			}
-			return err, nil
-		}
-		if st.tmp != "" {
-			b.temps = append(b.temps, &st)
-		}
-	}
-	return nil, nil
-}
-
-// stageParallel stages the batch's files with the worker's helpers
-// (Options.Parallel at once). As in stage, a file that cannot be staged is
-// reported and left out; a full target or a fatal error stops the helpers
-// from taking more files; the files already staged are kept (a full
-// target) or removed with the batch (an error).
-func (b *batch) stageParallel(ctx context.Context, acts []action) (full error, err error) {
 	results := make([]staged, len(acts))
 	errs := make([]error, len(acts))
-	var next atomic.Int64
-	var stop atomic.Bool
-	var wg stdsync.WaitGroup
-	for _, c := range b.fr.copiers(b.c, min(b.s.opts.Parallel, len(acts))) {
-		wg.Go(func() {
-			for !stop.Load() {
-				i := int(next.Add(1)) - 1
-				if i >= len(acts) {
-					return
-				}
-				results[i], errs[i] = b.fr.stageRetry(ctx, b.s, c, acts[i], b.rep)
-				if errs[i] != nil {
-					stop.Store(true)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	// A full target or a fatal error stops the copiers from taking more
+	// files; the files already staged are kept (a full target) or removed
+	// with the batch (an error).
+	b.fr.inFlight(b.c, b.s.opts.Parallel, len(acts), func(c *copier, i int) bool {
+		results[i], errs[i] = b.fr.stageRetry(ctx, b.s, c, acts[i], b.rep)
+		return errs[i] == nil
+	})
 	for i := range acts {
 		if results[i].tmp != "" {
 			b.temps = append(b.temps, &results[i])
@@ -331,30 +294,22 @@ func (b *batch) verify(ctx context.Context) ([]*staged, error) {
 	}
 	b.s.dropDeviceCache()
 	errs := make([]error, len(b.temps))
-	if n := b.s.opts.Parallel; n > 1 && len(b.temps) > 1 {
-		// Several files in flight keep a FUSE driver busy: the read-ahead
-		// of prefetchTemps is not needed; each read drops the file's cached
-		// pages first.
-		var next atomic.Int64
-		var wg stdsync.WaitGroup
-		for _, c := range b.fr.copiers(b.c, min(n, len(b.temps))) {
-			wg.Go(func() {
-				for i := int(next.Add(1)) - 1; i < len(b.temps); i = int(next.Add(1)) - 1 {
-					errs[i] = b.verifyOne(ctx, c, b.temps[i], true)
-				}
-			})
-		}
-		wg.Wait()
-	} else {
+	n := b.s.opts.Parallel
+	// One at a time, the read-ahead of prefetchTemps keeps the target busy
+	// (it drops each file's cached pages first); several in flight do
+	// without, each read dropping its file's pages.
+	inFlight := n > 1 && len(b.temps) > 1
+	if !inFlight {
 		temps := make([]staged, len(b.temps))
 		for i, st := range b.temps {
 			temps[i] = *st
 		}
 		b.c.prefetchTemps(temps)
-		for i, st := range b.temps {
-			errs[i] = b.verifyOne(ctx, b.c, st, false) // prefetchTemps dropped its cache
-		}
 	}
+	b.fr.inFlight(b.c, n, len(b.temps), func(c *copier, i int) bool {
+		errs[i] = b.verifyOne(ctx, c, b.temps[i], inFlight)
+		return true
+	})
 	var verified []*staged
 	for i, st := range b.temps {
 		err := errs[i]
@@ -438,24 +393,12 @@ func (b *batch) rename(verified []*staged) ([]*staged, error) {
 			st.final, st.statErr = os.Lstat(final)
 		}
 	}
-	if n := b.s.opts.Parallel; n > 1 && len(verified) > 1 {
-		// Each rename is two round trips on FUSE (the no-replace check
-		// and the rename): a few in flight keep the driver busy.
-		var next atomic.Int64
-		var wg stdsync.WaitGroup
-		for range min(n, len(verified)) {
-			wg.Go(func() {
-				for i := int(next.Add(1)) - 1; i < len(verified); i = int(next.Add(1)) - 1 {
-					one(i)
-				}
-			})
-		}
-		wg.Wait()
-	} else {
-		for i := range verified {
-			one(i)
-		}
-	}
+	// Each rename is two round trips on FUSE (the no-replace check and the
+	// rename): a few in flight keep the driver busy.
+	b.fr.inFlight(b.c, b.s.opts.Parallel, len(verified), func(_ *copier, i int) bool {
+		one(i)
+		return true
+	})
 	var done []*staged
 	for i, st := range verified {
 		err := errs[i]
