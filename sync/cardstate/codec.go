@@ -258,16 +258,14 @@ func (r *reader) uvarint() uint64 {
 	return x
 }
 
+// varint reads a signed varint: binary.AppendVarint's zig-zag over an
+// unsigned one.
 func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
+	u := r.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	x, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("number")
-		return 0
-	}
-	r.off += n
 	return x
 }
 
