@@ -7,7 +7,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/romsyncd/romsyncd/internal/testfs"
-	"github.com/romsyncd/romsyncd/names"
 	"github.com/romsyncd/romsyncd/platform"
 	"github.com/romsyncd/romsyncd/sync/cardstate"
 	"github.com/romsyncd/romsyncd/sync/outcome"
@@ -24,34 +22,14 @@ import (
 )
 
 // daemonProbe is the Options.Probe that profiles.Options sets: probe the
-// target filesystem, then apply what profiles.ApplyInfo applies, with
-// modify_window unset (-1: the target's own granularity). profiles imports
-// this package, so an internal test cannot call it; keep the two in step.
+// target filesystem, then adapt to it, with modify_window unset (-1: the
+// target's own granularity).
 func daemonProbe(ctx context.Context, root, scratch string, o *Options) error {
 	info, err := targetfs.Probe(ctx, root, scratch)
 	if err != nil {
 		return fmt.Errorf("probe target %s: %w", root, err)
 	}
-	o.Names = names.Rules{FAT: info.FATNames, CaseInsensitive: info.CaseInsensitive,
-		MaxNameBytes: info.MaxNameBytes, ASCII: !info.Unicode}
-	if info.MaxFileSize > 0 {
-		o.MaxFileSize = info.MaxFileSize
-	}
-	o.PerFileSync = info.FUSE
-	o.VolumeSync = info.FUSE && info.FSType == "exfat" && info.Driver == "fuseblk"
-	o.NoPermissions = info.FATNames
-	o.Parallel, o.BlockDevice = 1, ""
-	if info.FUSE {
-		o.Parallel = 4
-	}
-	if info.Driver == "fuseblk" && strings.HasPrefix(info.Device, "/dev/") {
-		o.BlockDevice = info.Device
-	}
-	window := info.MtimeGranularity
-	if window <= 1 {
-		window = 0
-	}
-	o.ModifyWindow = window
+	o.Adapt(info, -1)
 	return nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/romsyncd/romsyncd/internal/powerfs"
-	"github.com/romsyncd/romsyncd/profiles"
 	romsync "github.com/romsyncd/romsyncd/sync"
 	"github.com/romsyncd/romsyncd/targetfs"
 )
@@ -328,7 +327,7 @@ func TestRomsyncdTakesThePerFileFsyncPath(t *testing.T) {
 	assert.True(t, info.FUSE, "FUSE")
 	assert.False(t, info.Network, "network")
 	var o romsync.Options
-	profiles.ApplyInfo(info, -1, &o)
+	o.Adapt(info, -1)
 	assert.True(t, o.PerFileSync, "PerFileSync")
 	assert.False(t, o.VolumeSync, "VolumeSync")
 }
