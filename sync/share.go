@@ -24,12 +24,11 @@ import (
 type Share struct {
 	mu      stdsync.Mutex
 	changed *stdsync.Cond
-	members int                  // passes joined and not left
-	waiting int                  // members that have not registered their plan yet
-	need    map[shareKey]int     // passes that still have to read the file
-	held    int64                // bytes kept cached for the passes behind
-	keep    map[shareKey]int64   // files kept cached, and their size
-	mine    map[*shareMember]any // for tests: the live members
+	members int                // passes joined and not left
+	waiting int                // members that have not registered their plan yet
+	need    map[shareKey]int   // passes that still have to read the file
+	held    int64              // bytes kept cached for the passes behind
+	keep    map[shareKey]int64 // files kept cached, and their size
 }
 
 // shareKey identifies one version of a library file.
@@ -58,7 +57,7 @@ const (
 
 // NewShare returns an empty Share.
 func NewShare() *Share {
-	sh := &Share{need: map[shareKey]int{}, keep: map[shareKey]int64{}, mine: map[*shareMember]any{}}
+	sh := &Share{need: map[shareKey]int{}, keep: map[shareKey]int64{}}
 	sh.changed = stdsync.NewCond(&sh.mu)
 	return sh
 }
@@ -74,7 +73,6 @@ func (sh *Share) join(source string) *shareMember {
 	m := &shareMember{sh: sh, source: source, unread: map[shareKey]bool{}}
 	sh.members++
 	sh.waiting++
-	sh.mine[m] = nil
 	return m
 }
 
@@ -174,7 +172,6 @@ func (m *shareMember) leave() {
 	m.left = true
 	m.done()
 	sh.members--
-	delete(sh.mine, m)
 	var drop []string
 	for k := range m.unread {
 		sh.need[k]--
