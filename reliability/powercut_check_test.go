@@ -60,14 +60,23 @@ func (w *world) checkOwnFiles(reverted []powerfs.Reverted) []string {
 	return problems
 }
 
-// badManifest says what is wrong with a folder manifest (a binary file
-// with a trailing hash, see cardstate), or "" when nothing is.
-func badManifest(name string, data []byte) string {
+// empty says how a file a cut emptied looks (0 bytes, or zeros where
+// its blocks were allocated but never written), or "".
+func empty(data []byte) string {
 	switch {
 	case len(data) == 0:
 		return "0 bytes"
 	case len(bytes.Trim(data, "\x00")) == 0:
 		return fmt.Sprintf("%d bytes, all NUL", len(data))
+	}
+	return ""
+}
+
+// badManifest says what is wrong with a folder manifest (a binary file
+// with a trailing hash, see cardstate), or "" when nothing is.
+func badManifest(name string, data []byte) string {
+	if bad := empty(data); bad != "" {
+		return bad
 	}
 	if _, err := cardstate.DecodeManifest(name, data); err != nil {
 		return fmt.Sprintf("%d bytes, damaged: %v", len(data), err)
@@ -79,10 +88,8 @@ func badManifest(name string, data []byte) string {
 // or "" when nothing is. A marker must also name its profile and id.
 func badJSON(data []byte, marker bool) string {
 	switch {
-	case len(data) == 0:
-		return "0 bytes"
-	case len(bytes.Trim(data, "\x00")) == 0:
-		return fmt.Sprintf("%d bytes, all NUL", len(data))
+	case empty(data) != "":
+		return empty(data)
 	case bytes.IndexByte(data, 0) >= 0:
 		return fmt.Sprintf("%d bytes with NULs in it", len(data))
 	case !json.Valid(data):
